@@ -1,0 +1,150 @@
+package http
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if q := newQuery(r); q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	st := s.cluster.Status()
+	s.writeJSON(w, http.StatusOK, st.Revision, statusJSON{
+		Header:   s.header(st.Revision),
+		MemberID: st.MemberID, Name: st.Name, Leader: st.Leader, LeaderName: st.LeaderName,
+		RaftTerm: st.RaftTerm, RaftIndex: st.RaftIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		Revision: st.Revision, CompactRevision: st.CompactRevision,
+		DBSize: st.DBSize, DBSizeInUse: st.DBSizeInUse, Keys: st.Keys,
+		IsLearner: st.IsLearner, Version: st.Version,
+	})
+}
+
+func memberOut(m domain.ClusterMember) memberJSON {
+	urls := m.ClientURLs
+	if urls == nil {
+		urls = []string{}
+	}
+	return memberJSON{ID: m.ID, Name: m.Name, PeerAddr: m.PeerURL, ClientURLs: urls, IsLearner: m.IsLearner, IsLeader: m.IsLeader}
+}
+
+func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
+	if q := newQuery(r); q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	ms, err := s.cluster.Members()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := membersJSON{Header: s.header(s.cluster.Status().Revision), Members: make([]memberJSON, len(ms))}
+	for i, m := range ms {
+		out.Members[i] = memberOut(m)
+	}
+	s.writeJSON(w, http.StatusOK, out.Header.Revision, out)
+}
+
+func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
+	if q := newQuery(r); q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	var in addMemberJSON
+	if err := decodeJSON(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case in.Name == "":
+		s.writeError(w, r, domain.InvalidArgument("name is required"))
+		return
+	case in.PeerAddr == "":
+		s.writeError(w, r, domain.InvalidArgument("peer_addr is required"))
+		return
+	case in.Learner:
+		s.writeError(w, r, domain.InvalidArgument("learners are not supported yet"))
+		return
+	}
+	peer := in.PeerAddr
+	if !strings.Contains(peer, "://") {
+		peer = "http://" + peer
+	}
+	m := domain.Member{Name: in.Name, PeerURL: peer, ClientURLs: in.ClientURLs}
+	if err := s.cluster.AddMember(r.Context(), m); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rev := s.cluster.Status().Revision
+	s.writeJSON(w, http.StatusCreated, rev, memberAddedJSON{Header: s.header(rev), Member: memberOut(domain.ClusterMember{Member: m})})
+}
+
+func (s *Server) handleHash(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r, "revision", "serializable")
+	rev := q.int("revision")
+	serializable := q.bool("serializable")
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	if !serializable {
+		// Wait until this member has applied everything committed, so that
+		// a revision the cluster has reached is not a future one here.
+		if err := s.cluster.ReadBarrier(r.Context()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	hash, at, compactRev, err := s.hasher.Hash(rev)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, at, hashJSON{Header: s.header(at), Hash: hash, Revision: at, CompactRevision: compactRev})
+}
+
+// handlePropose is the leader side of write forwarding.
+func (s *Server) handlePropose(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, r, bodyError(err))
+		return
+	}
+	res, err := s.cluster.ProposeEncoded(r.Context(), body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(res)
+}
+
+// handleReadIndex is the leader side of linearizable reads on followers.
+func (s *Server) handleReadIndex(w http.ResponseWriter, r *http.Request) {
+	idx, err := s.cluster.LeaderReadIndex(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(readIndexJSON{Index: idx})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"health":"ok"}`+"\n")
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.cluster.Ready(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"ready":true}`+"\n")
+}

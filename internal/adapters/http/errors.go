@@ -1,0 +1,100 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+// errorBody is the API's error object.
+type errorBody struct {
+	Code            string `json:"code"`
+	Message         string `json:"message"`
+	CompactRevision int64  `json:"compact_revision,omitempty"`
+}
+
+type errorJSON struct {
+	Error errorBody `json:"error"`
+}
+
+// errorTable maps domain errors to statuses and codes. It is the only such
+// mapping; the first entry that matches (errors.Is) wins.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{domain.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument"},
+	{domain.ErrFutureRevision, http.StatusBadRequest, "invalid_argument"},
+	{domain.ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
+	{domain.ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
+	{errNotFound, http.StatusNotFound, "not_found"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{domain.ErrCompacted, http.StatusGone, "compacted"},
+	{domain.ErrTooLarge, http.StatusRequestEntityTooLarge, "request_too_large"},
+	{domain.ErrNoLeader, http.StatusServiceUnavailable, "no_leader"},
+	// Only the forwarding endpoints answer not_leader: client requests are
+	// forwarded to the leader instead.
+	{domain.ErrNotLeader, http.StatusServiceUnavailable, "not_leader"},
+	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{domain.ErrIndeterminate, http.StatusGatewayTimeout, "timeout"},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
+	{context.Canceled, http.StatusServiceUnavailable, "unavailable"},
+}
+
+var (
+	errNotFound         = errors.New("not found")
+	errMethodNotAllowed = errors.New("method not allowed")
+)
+
+// retryAfter is the Retry-After of a 503, in seconds.
+const retryAfter = "1"
+
+// statusOf returns the status and code for err.
+func statusOf(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, "request_too_large"
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.status, e.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// writeError is the one place that answers with an error. It logs server
+// errors through the request's logger and never shows their details to the
+// client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := statusOf(err)
+	body := errorJSON{Error: errorBody{Code: code, Message: err.Error()}}
+	var ce *domain.CompactedError
+	if errors.As(err, &ce) {
+		body.Error.CompactRevision = ce.CompactRevision
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		body.Error.Message = "request body is larger than the limit of " + strconv.FormatInt(mbe.Limit, 10) + " bytes"
+	}
+	if status >= 500 {
+		hlog.FromRequest(r).Error().Err(err).Str("code", code).Msg("request failed")
+		if status == http.StatusInternalServerError {
+			body.Error.Message = "internal error; see the member's log"
+		}
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	s.metrics.errors.WithLabelValues(code).Inc()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

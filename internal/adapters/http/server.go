@@ -1,0 +1,174 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/kv"
+)
+
+// KVService is what the KV handlers need; *kv.Service implements it.
+type KVService interface {
+	Range(ctx context.Context, req domain.RangeRequest) (domain.RangeResponse, int64, error)
+	Put(ctx context.Context, req domain.PutRequest, ifModRevision *int64) (kv.PutResult, error)
+	Delete(ctx context.Context, req domain.DeleteRangeRequest, ifModRevision *int64) (kv.DeleteResult, error)
+	Txn(ctx context.Context, req domain.TxnRequest) (domain.TxnResponse, int64, error)
+	Compact(ctx context.Context, rev int64) (int64, error)
+}
+
+// ClusterService is what the cluster, maintenance and forwarding handlers
+// need; the Raft node implements it.
+type ClusterService interface {
+	Header() domain.Header
+	Status() domain.Status
+	Ready() error
+	Members() ([]domain.ClusterMember, error)
+	AddMember(ctx context.Context, m domain.Member) error
+	ReadBarrier(ctx context.Context) error
+	ProposeEncoded(ctx context.Context, cmd []byte) ([]byte, error)
+	LeaderReadIndex(ctx context.Context) (uint64, error)
+}
+
+// Hasher computes the store's history hash.
+type Hasher interface {
+	Hash(rev int64) (hash uint32, atRev int64, compactRev int64, err error)
+}
+
+// Config configures the HTTP API. Zero values mean the defaults.
+type Config struct {
+	// MaxRequestBytes caps a request body (default 1.5 MiB).
+	MaxRequestBytes int64
+	// Logger receives the access log and server errors.
+	Logger zerolog.Logger
+	// Registerer receives the HTTP metrics; Gatherer is served on /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Server is the REST API of one member.
+type Server struct {
+	cfg     Config
+	kv      KVService
+	cluster ClusterService
+	hasher  Hasher
+	metrics *httpMetrics
+	handler http.Handler
+}
+
+// New builds the API's handler.
+func New(cfg Config, kvs KVService, cluster ClusterService, hasher Hasher) *Server {
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = 1536 << 10
+	}
+	s := &Server{cfg: cfg, kv: kvs, cluster: cluster, hasher: hasher, metrics: newHTTPMetrics(cfg.Registerer)}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler returns the API's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(
+		hlog.NewHandler(s.cfg.Logger),
+		hlog.RequestIDHandler("req_id", "X-Request-Id"),
+		hlog.AccessHandler(accessLog),
+		s.metrics.middleware,
+		recoverer,
+		s.limitBody,
+	)
+	// Auth middleware will join here, in front of the API routes.
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errNotFound)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errMethodNotAllowed)
+	})
+
+	r.Get("/v1/kv/*", s.handleGet)
+	r.Put("/v1/kv/*", s.handlePut)
+	r.Delete("/v1/kv/*", s.handleDelete)
+	r.Post("/v1/txn", s.handleTxn)
+	r.Post("/v1/compact", s.handleCompact)
+
+	r.Get("/v1/status", s.handleStatus)
+	r.Get("/v1/cluster/members", s.handleMembers)
+	r.Post("/v1/cluster/members", s.handleAddMember)
+	r.Get("/v1/maintenance/hash", s.handleHash)
+
+	r.Post("/v1/internal/propose", s.handlePropose)
+	r.Get("/v1/internal/read_index", s.handleReadIndex)
+
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	if s.cfg.Gatherer != nil {
+		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	return r
+}
+
+func accessLog(r *http.Request, status, size int, d time.Duration) {
+	hlog.FromRequest(r).Info().
+		Str("method", r.Method).
+		Str("path", r.URL.Path).
+		Int("status", status).
+		Int("size", size).
+		Dur("duration", d).
+		Msg("request")
+}
+
+// recoverer turns a panic in a handler into a 500 instead of a dead member.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				hlog.FromRequest(r).Error().Interface("panic", v).Msg("handler panicked")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_ = json.NewEncoder(w).Encode(errorJSON{Error: errorBody{Code: "internal", Message: "internal error; see the member's log"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps request bodies at MaxRequestBytes.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxRequestBytes {
+			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxRequestBytes})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// header returns the response header for an answer at rev.
+func (s *Server) header(rev int64) headerJSON {
+	h := s.cluster.Header()
+	h.Revision = rev
+	return toHeader(h)
+}
+
+// writeJSON answers with a JSON body and the X-Cairn-Revision header.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, rev int64, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Cairn-Revision", strconv.FormatInt(rev, 10))
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,162 @@
+package raft
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/cairnkv/cairn/internal/domain/apply"
+	"github.com/cairnkv/cairn/internal/ports"
+)
+
+// fsm bridges hashicorp/raft to the state machine in package apply. It
+// applies each batch of committed entries in one store batch, so that one
+// fsync covers the whole batch, and records the last applied entry in the
+// same commit.
+type fsm struct {
+	backend ports.Backend
+	metrics *metrics
+
+	mu        sync.Mutex
+	applied   uint64
+	appliedCh chan struct{} // closed and replaced whenever applied grows
+}
+
+var (
+	_ hraft.BatchingFSM = (*fsm)(nil)
+)
+
+func newFSM(b ports.Backend, m *metrics) *fsm {
+	idx, _ := b.Applied()
+	return &fsm{backend: b, metrics: m, applied: idx, appliedCh: make(chan struct{})}
+}
+
+// Apply applies a single entry. hashicorp/raft calls ApplyBatch instead;
+// Apply exists to satisfy raft.FSM.
+func (f *fsm) Apply(l *hraft.Log) any {
+	return f.ApplyBatch([]*hraft.Log{l})[0]
+}
+
+// ApplyBatch applies committed entries in order. Entries at or below the
+// applied index stored with the data were applied before a restart and are
+// skipped, so that none is applied twice.
+func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
+	start := time.Now()
+	out := make([]any, len(logs))
+	stored, _ := f.backend.Applied()
+	b, err := f.backend.Begin()
+	if err != nil {
+		panic(fmt.Errorf("fsm: begin batch: %w", err))
+	}
+	var last *hraft.Log
+	for i, l := range logs {
+		if l.Index <= stored {
+			continue
+		}
+		last = l
+		if l.Type != hraft.LogCommand {
+			continue
+		}
+		cmd, skip, err := DecodeCommand(l.Data)
+		if err != nil {
+			panic(fmt.Errorf("fsm: entry %d: %w", l.Index, err))
+		}
+		if skip {
+			continue
+		}
+		out[i] = apply.Apply(b, cmd)
+	}
+	if last == nil {
+		// Nothing new: the store already holds every entry of the batch.
+		if err := b.Commit(); err != nil {
+			panic(fmt.Errorf("fsm: commit empty batch: %w", err))
+		}
+		return out
+	}
+	b.SetApplied(last.Index, last.Term)
+	if err := b.Commit(); err != nil {
+		panic(fmt.Errorf("fsm: commit batch ending at %d: %w", last.Index, err))
+	}
+	f.setApplied(last.Index)
+	f.metrics.observeBatch(len(logs), time.Since(start))
+	return out
+}
+
+func (f *fsm) setApplied(idx uint64) {
+	f.mu.Lock()
+	if idx > f.applied {
+		f.applied = idx
+		close(f.appliedCh)
+		f.appliedCh = make(chan struct{})
+	}
+	f.mu.Unlock()
+}
+
+// appliedIndex returns the last applied entry.
+func (f *fsm) appliedIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied
+}
+
+// waitApplied returns once the entry at idx has been applied.
+func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		f.mu.Lock()
+		applied, ch := f.applied, f.appliedCh
+		f.mu.Unlock()
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Snapshot captures the store in a read transaction; Persist does the I/O.
+func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
+	s, err := f.backend.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("fsm: snapshot: %w", err)
+	}
+	return &fsmSnapshot{snap: s}, nil
+}
+
+// Restore replaces the store with a snapshot received from the leader.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.backend.Restore(rc); err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	idx, _ := f.backend.Applied()
+	f.mu.Lock()
+	f.applied = idx
+	close(f.appliedCh)
+	f.appliedCh = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot struct {
+	snap ports.Snapshot
+}
+
+// Persist streams the store to the sink.
+func (s *fsmSnapshot) Persist(sink hraft.SnapshotSink) error {
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("fsm: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release ends the read transaction behind the snapshot.
+func (s *fsmSnapshot) Release() { s.snap.Release() }
+

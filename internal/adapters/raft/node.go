@@ -1,0 +1,460 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/ports"
+)
+
+// Peer is a member of the initial cluster.
+type Peer struct {
+	Name    string
+	PeerURL string // http://host:port
+}
+
+// Config configures a Node. Zero values mean the defaults.
+type Config struct {
+	// Name is this member's name and Raft server ID.
+	Name string
+	// DataDir holds the Raft log (raft.db) and snapshots.
+	DataDir string
+	// BindAddr is the host:port the peer transport listens on.
+	BindAddr string
+	// AdvertisePeerURL is what the other members dial (http://host:port).
+	AdvertisePeerURL string
+	// ClientURLs are this member's advertised client URLs, published in the
+	// member registry so that other members can forward to it.
+	ClientURLs []string
+	// InitialCluster is the static membership of a first start. With
+	// Bootstrap false it is used only for the cluster ID.
+	InitialCluster []Peer
+	// Bootstrap makes a member without state bootstrap the initial cluster.
+	// A member joining a running cluster does not bootstrap.
+	Bootstrap bool
+	// HeartbeatInterval is how often the leader contacts followers
+	// (default 100ms); ElectionTimeout how long a follower waits for the
+	// leader before it stands for election (default 1s).
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+	// ApplyTimeout caps how long a proposal waits (default 5s).
+	ApplyTimeout time.Duration
+	// SnapshotThreshold is the number of entries between snapshots
+	// (default 10000).
+	SnapshotThreshold uint64
+	// TrailingLogs is the number of entries kept after a snapshot
+	// (default 10240) so that slow followers can catch up from the log.
+	TrailingLogs uint64
+	// Logger receives the node's and hashicorp/raft's logs.
+	Logger zerolog.Logger
+	// Registerer receives the node's metrics (nil: none).
+	Registerer prometheus.Registerer
+	// Version is reported in Status.
+	Version string
+}
+
+func (c *Config) setDefaults() {
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 100 * time.Millisecond
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 5 * time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 10000
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+}
+
+// Node is one Raft member: it replicates commands into the store and
+// serves linearizable read points. It implements ports.Proposer.
+type Node struct {
+	cfg       Config
+	memberID  uint64
+	clusterID atomic.Uint64
+	backend   ports.Backend
+	fsm       *fsm
+	raft      *hraft.Raft
+	logs      *raftboltdb.BoltStore
+	trans     *hraft.NetworkTransport
+	log       zerolog.Logger
+	metrics   *metrics
+	fwd       *forwarder
+	hasState  bool
+
+	readyMu   sync.Mutex
+	readyTerm uint64        // term whose start this member, as leader, has applied
+	readyCh   chan struct{} // closed and replaced when readyTerm changes
+
+	readCh chan chan readIndexResult
+
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+var (
+	_ ports.Proposer = (*Node)(nil)
+	_ ports.Cluster  = (*Node)(nil)
+)
+
+// MemberID derives a member ID from a member name. IDs stay below 2^53 so
+// that JavaScript clients can hold them.
+func MemberID(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64() & domain.MaxLeaseID
+}
+
+// ClusterID derives the cluster ID from the initial cluster.
+func ClusterID(peers []Peer) uint64 {
+	parts := make([]string, len(peers))
+	for i, p := range peers {
+		parts[i] = p.Name + "=" + p.PeerURL
+	}
+	sort.Strings(parts)
+	h := fnv.New64a()
+	h.Write([]byte(strings.Join(parts, ",")))
+	return h.Sum64() & domain.MaxLeaseID
+}
+
+// New starts a Raft member on the store b. A member with state in its data
+// directory restarts from it; one without state bootstraps the initial
+// cluster when cfg.Bootstrap is set and otherwise waits to be added.
+func New(cfg Config, b ports.Backend) (*Node, error) {
+	cfg.setDefaults()
+	n := &Node{
+		cfg:      cfg,
+		memberID: MemberID(cfg.Name),
+		backend:  b,
+		log:      cfg.Logger.With().Str("component", "raft").Logger(),
+		readyCh:  make(chan struct{}),
+		readCh:   make(chan chan readIndexResult, 4096),
+		done:     make(chan struct{}),
+	}
+	n.clusterID.Store(b.ClusterID())
+	n.fwd = newForwarder(b, cfg.ApplyTimeout)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft: data dir: %w", err)
+	}
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("raft: open log store: %w", err)
+	}
+	n.logs = logs
+	hlog := newHCLog(n.log)
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog.Named("snapshot"))
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("raft: open snapshot store: %w", err)
+	}
+	advertise, err := hostPort(cfg.AdvertisePeerURL)
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise)
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	n.trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 4,
+		Timeout: 10 * time.Second,
+		Logger:  hlog.Named("transport"),
+	})
+
+	rc := hraft.DefaultConfig()
+	rc.LocalID = hraft.ServerID(cfg.Name)
+	rc.Logger = hlog
+	// hashicorp/raft heartbeats every HeartbeatTimeout/10 and a follower
+	// stands for election after HeartbeatTimeout without contact: etcd's
+	// --election-timeout maps to both timeouts.
+	rc.HeartbeatTimeout = cfg.ElectionTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
+	rc.CommitTimeout = cfg.HeartbeatInterval / 2
+	rc.MaxAppendEntries = 256
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	// The store is durable and records its applied index: a restart needs
+	// no snapshot restore, and entries already applied are skipped.
+	rc.NoSnapshotRestoreOnStart = true
+
+	n.metrics = newMetrics(cfg.Registerer, n, b)
+	n.fsm = newFSM(b, n.metrics)
+	n.fwd.metrics = n.metrics
+
+	hasState, err := hraft.HasExistingState(logs, logs, snaps)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("raft: inspect state: %w", err)
+	}
+	n.hasState = hasState
+	if !hasState && cfg.Bootstrap {
+		var servers []hraft.Server
+		for _, p := range cfg.InitialCluster {
+			addr, err := hostPort(p.PeerURL)
+			if err != nil {
+				n.closeStores()
+				return nil, err
+			}
+			servers = append(servers, hraft.Server{ID: hraft.ServerID(p.Name), Address: hraft.ServerAddress(addr), Suffrage: hraft.Voter})
+		}
+		if err := hraft.BootstrapCluster(rc, logs, logs, snaps, n.trans, hraft.Configuration{Servers: servers}); err != nil {
+			n.closeStores()
+			return nil, fmt.Errorf("raft: bootstrap: %w", err)
+		}
+	}
+	r, err := hraft.NewRaft(rc, n.fsm, logs, logs, snaps, n.trans)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("raft: start: %w", err)
+	}
+	n.raft = r
+	n.wg.Add(2)
+	go n.runLeadership()
+	go n.runReadIndex()
+	return n, nil
+}
+
+func (n *Node) closeStores() {
+	if n.trans != nil {
+		n.trans.Close()
+	}
+	if n.logs != nil {
+		n.logs.Close()
+	}
+}
+
+// Close stops the member: it leaves the loops, shuts Raft down and closes
+// the log store. The caller closes the backend afterwards.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.done)
+		n.fwd.close()
+		if e := n.raft.Shutdown().Error(); e != nil {
+			err = fmt.Errorf("raft: shutdown: %w", e)
+		}
+		n.wg.Wait()
+		n.trans.Close()
+		if e := n.logs.Close(); e != nil && err == nil {
+			err = fmt.Errorf("raft: close log store: %w", e)
+		}
+	})
+	return err
+}
+
+// hostPort turns a peer URL (or a bare host:port) into host:port.
+func hostPort(u string) (string, error) {
+	s := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	s = strings.TrimSuffix(s, "/")
+	if s == "" || strings.ContainsAny(s, "/?#") {
+		return "", fmt.Errorf("raft: bad peer URL %q", u)
+	}
+	return s, nil
+}
+
+// HasState reports whether the member started from existing Raft state
+// (a restart) rather than empty.
+func (n *Node) HasState() bool { return n.hasState }
+
+// IsLeader reports whether this member is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
+
+// Leader returns the leader's name, or "" when none is known.
+func (n *Node) Leader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// Header returns the cluster ID, this member's ID and the current term.
+func (n *Node) Header() domain.Header {
+	cid := n.clusterID.Load()
+	if cid == 0 {
+		cid = n.backend.ClusterID()
+		n.clusterID.Store(cid)
+	}
+	return domain.Header{ClusterID: cid, MemberID: n.memberID, RaftTerm: n.raft.CurrentTerm()}
+}
+
+// MemberID returns this member's ID.
+func (n *Node) MemberID() uint64 { return n.memberID }
+
+// AppliedIndex returns the last Raft index applied to the store.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.appliedIndex() }
+
+// Ready reports whether the member can serve: it knows a leader and has
+// applied every entry it knows to be committed.
+func (n *Node) Ready() error {
+	if n.Leader() == "" {
+		return domain.ErrNoLeader
+	}
+	if applied, commit := n.fsm.appliedIndex(), n.raft.CommitIndex(); applied < commit && n.raft.LastIndex() > applied {
+		return fmt.Errorf("%w: applied %d of %d committed entries", domain.ErrUnavailable, applied, commit)
+	}
+	return nil
+}
+
+// Status describes this member.
+func (n *Node) Status() domain.Status {
+	st := n.backend.Stats()
+	leader := n.Leader()
+	s := domain.Status{
+		MemberID:        n.memberID,
+		Name:            n.cfg.Name,
+		LeaderName:      leader,
+		RaftTerm:        n.raft.CurrentTerm(),
+		RaftIndex:       n.raft.LastIndex(),
+		CommitIndex:     n.raft.CommitIndex(),
+		AppliedIndex:    n.fsm.appliedIndex(),
+		Revision:        st.Rev,
+		CompactRevision: st.CompactRev,
+		DBSize:          st.DBSize,
+		DBSizeInUse:     st.DBSizeInUse,
+		Keys:            st.Keys,
+		Version:         n.cfg.Version,
+	}
+	if leader != "" {
+		s.Leader = MemberID(leader)
+	}
+	return s
+}
+
+// Members lists the members of the Raft configuration with what the
+// registry knows of them.
+func (n *Node) Members() ([]domain.ClusterMember, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("raft: configuration: %w", err)
+	}
+	reg, err := n.backend.Members()
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]domain.Member, len(reg))
+	for _, m := range reg {
+		byName[m.Name] = m
+	}
+	leader := n.Leader()
+	var out []domain.ClusterMember
+	for _, s := range f.Configuration().Servers {
+		name := string(s.ID)
+		m, ok := byName[name]
+		if !ok {
+			m = domain.Member{ID: MemberID(name), Name: name, PeerURL: "http://" + string(s.Address)}
+		}
+		out = append(out, domain.ClusterMember{Member: m, IsLeader: name == leader, IsLearner: s.Suffrage != hraft.Voter})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// AddMember adds a voting member to the cluster, through the leader.
+func (n *Node) AddMember(ctx context.Context, m domain.Member) error {
+	addr, err := hostPort(m.PeerURL)
+	if err != nil {
+		return domain.InvalidArgument("peer_addr: %v", err)
+	}
+	for attempt := 0; ; attempt++ {
+		if n.IsLeader() {
+			f := n.raft.AddVoter(hraft.ServerID(m.Name), hraft.ServerAddress(addr), 0, n.timeout(ctx))
+			err := mapRaftError(f.Error())
+			if errors.Is(err, domain.ErrNotLeader) && attempt < 3 {
+				continue
+			}
+			return err
+		}
+		leader, err := n.waitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		err = n.fwd.addMember(ctx, leader, m)
+		if errors.Is(err, domain.ErrNotLeader) && attempt < 3 {
+			continue
+		}
+		return err
+	}
+}
+
+// timeout is the time a Raft call may take: the context's deadline, capped
+// by the apply timeout.
+func (n *Node) timeout(ctx context.Context) time.Duration {
+	t := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d < t {
+			t = d
+		}
+	}
+	if t <= 0 {
+		t = time.Millisecond
+	}
+	return t
+}
+
+// waitLeader waits until a leader is known, for at most two election
+// timeouts (and the context), and returns its name.
+func (n *Node) waitLeader(ctx context.Context) (string, error) {
+	if l := n.Leader(); l != "" {
+		return l, nil
+	}
+	deadline := time.NewTimer(2 * n.cfg.ElectionTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(n.cfg.HeartbeatInterval / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if l := n.Leader(); l != "" {
+				return l, nil
+			}
+		case <-deadline.C:
+			return "", domain.ErrNoLeader
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-n.done:
+			return "", domain.ErrUnavailable
+		}
+	}
+}
+
+// mapRaftError translates hashicorp/raft errors into domain errors.
+func mapRaftError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrNotVoter):
+		return domain.ErrNotLeader
+	case errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %v", domain.ErrIndeterminate, err)
+	case errors.Is(err, hraft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %v", domain.ErrIndeterminate, err)
+	case errors.Is(err, hraft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %v", domain.ErrUnavailable, err)
+	}
+	return err
+}

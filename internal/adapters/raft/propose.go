@@ -1,0 +1,103 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+// maxForwardAttempts bounds how often a proposal follows a leader change.
+const maxForwardAttempts = 4
+
+// Propose replicates cmd and returns its result. On the leader it appends
+// the command to the log and waits until it is applied; on a follower it
+// forwards the encoded command to the leader and returns the leader's
+// result unchanged.
+//
+// A timeout (the context's deadline or the apply timeout) means the outcome
+// is unknown: domain.ErrIndeterminate. A command that was certainly not
+// appended (no leader, the leader changed before accepting it) is retried on
+// the new leader, a few times, and then fails with domain.ErrNoLeader.
+func (n *Node) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
+	data, err := EncodeCommand(cmd)
+	if err != nil {
+		return domain.Result{}, err
+	}
+	return n.propose(ctx, data)
+}
+
+// ProposeEncoded proposes a command encoded by EncodeCommand on behalf of
+// another member, and returns the encoded result. It is the leader side of
+// forwarding: it fails with domain.ErrNotLeader on a follower.
+func (n *Node) ProposeEncoded(ctx context.Context, data []byte) ([]byte, error) {
+	if _, skip, err := DecodeCommand(data); err != nil || skip {
+		return nil, domain.InvalidArgument("forwarded command does not decode: %v", err)
+	}
+	if !n.IsLeader() {
+		return nil, domain.ErrNotLeader
+	}
+	res, err := n.applyLocal(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return EncodeResult(res), nil
+}
+
+func (n *Node) propose(ctx context.Context, data []byte) (domain.Result, error) {
+	var last error
+	for attempt := 0; attempt < maxForwardAttempts; attempt++ {
+		if n.IsLeader() {
+			res, err := n.applyLocal(ctx, data)
+			if errors.Is(err, domain.ErrNotLeader) {
+				last = err
+				continue
+			}
+			return res, err
+		}
+		leader, err := n.waitLeader(ctx)
+		if err != nil {
+			return domain.Result{}, err
+		}
+		if leader == n.cfg.Name {
+			continue
+		}
+		raw, err := n.fwd.propose(ctx, leader, data)
+		if errors.Is(err, domain.ErrNotLeader) {
+			last = err
+			continue
+		}
+		if err != nil {
+			return domain.Result{}, err
+		}
+		res, err := DecodeResult(raw)
+		if err != nil {
+			return domain.Result{}, fmt.Errorf("%w: bad result from leader: %v", domain.ErrIndeterminate, err)
+		}
+		return res, nil
+	}
+	return domain.Result{}, fmt.Errorf("%w (leader kept changing: %v)", domain.ErrNoLeader, last)
+}
+
+// applyLocal appends data to the log as leader and waits for its result.
+func (n *Node) applyLocal(ctx context.Context, data []byte) (domain.Result, error) {
+	f := n.raft.Apply(data, n.timeout(ctx))
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return domain.Result{}, mapRaftError(err)
+		}
+	case <-ctx.Done():
+		return domain.Result{}, fmt.Errorf("%w: %v", domain.ErrIndeterminate, ctx.Err())
+	case <-n.done:
+		return domain.Result{}, fmt.Errorf("%w: member is shutting down", domain.ErrIndeterminate)
+	}
+	res, ok := f.Response().(domain.Result)
+	if !ok {
+		return domain.Result{}, fmt.Errorf("raft: unexpected apply response %T", f.Response())
+	}
+	return res, nil
+}

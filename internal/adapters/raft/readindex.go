@@ -1,0 +1,150 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+// Linearizable reads follow the ReadIndex scheme of the Raft thesis (§6.4):
+//
+//  1. The leader makes sure it has applied the start of its own term (the
+//     member record it proposes on election), so that its commit index
+//     covers every entry committed by earlier leaders.
+//  2. It notes its commit index and confirms it is still leader with one
+//     round of heartbeats (VerifyLeader). Reads that arrive while a round is
+//     in flight share the next round.
+//  3. The read waits until the local state machine has applied that index
+//     and then answers from the local store.
+//
+// A follower asks the leader for steps 1-2 and then waits for its own
+// state machine, so that reads on followers scale without a log write.
+
+type readIndexResult struct {
+	index uint64
+	err   error
+}
+
+// ReadBarrier returns once this member has applied every entry committed
+// before the call. It implements ports.Proposer.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	var last error
+	for attempt := 0; attempt < maxForwardAttempts; attempt++ {
+		var idx uint64
+		var err error
+		if n.IsLeader() {
+			idx, err = n.LeaderReadIndex(ctx)
+		} else {
+			var leader string
+			leader, err = n.waitLeader(ctx)
+			if err != nil {
+				return err
+			}
+			if leader == n.cfg.Name {
+				continue
+			}
+			idx, err = n.fwd.readIndex(ctx, leader)
+		}
+		if errors.Is(err, domain.ErrNotLeader) {
+			last = err
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return n.fsm.waitApplied(ctx, idx)
+	}
+	return fmt.Errorf("%w (leader kept changing: %v)", domain.ErrNoLeader, last)
+}
+
+// LeaderReadIndex returns a read index confirmed by a quorum. It fails with
+// domain.ErrNotLeader on a follower.
+func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
+	if err := n.waitReady(ctx); err != nil {
+		return 0, err
+	}
+	ch := make(chan readIndexResult, 1)
+	select {
+	case n.readCh <- ch:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.done:
+		return 0, domain.ErrUnavailable
+	}
+	select {
+	case r := <-ch:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.done:
+		return 0, domain.ErrUnavailable
+	}
+}
+
+// runReadIndex serves read index requests in rounds: every request queued
+// when a round starts shares its commit index and its heartbeat round.
+func (n *Node) runReadIndex() {
+	defer n.wg.Done()
+	batch := make([]chan readIndexResult, 0, 256)
+	for {
+		select {
+		case ch := <-n.readCh:
+			batch = append(batch[:0], ch)
+		case <-n.done:
+			return
+		}
+	drain:
+		for {
+			select {
+			case ch := <-n.readCh:
+				batch = append(batch, ch)
+			default:
+				break drain
+			}
+		}
+		idx := n.raft.CommitIndex()
+		err := mapRaftError(n.raft.VerifyLeader().Error())
+		if errors.Is(err, domain.ErrIndeterminate) {
+			err = domain.ErrNotLeader
+		}
+		n.metrics.readRounds.Inc()
+		n.metrics.readIndexes.Add(float64(len(batch)))
+		for _, ch := range batch {
+			ch <- readIndexResult{index: idx, err: err}
+		}
+	}
+}
+
+// waitReady waits until this leader has applied the first entry of its
+// term. It fails with domain.ErrNotLeader when the member is not leader.
+func (n *Node) waitReady(ctx context.Context) error {
+	for {
+		if !n.IsLeader() {
+			return domain.ErrNotLeader
+		}
+		term := n.raft.CurrentTerm()
+		n.readyMu.Lock()
+		ready, ch := n.readyTerm, n.readyCh
+		n.readyMu.Unlock()
+		if ready == term {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return domain.ErrUnavailable
+		}
+	}
+}
+
+func (n *Node) setReady(term uint64) {
+	n.readyMu.Lock()
+	n.readyTerm = term
+	close(n.readyCh)
+	n.readyCh = make(chan struct{})
+	n.readyMu.Unlock()
+}

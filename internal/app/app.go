@@ -1,0 +1,274 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	gometrics "github.com/armon/go-metrics"
+	gometricsprom "github.com/armon/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	boltadapter "github.com/cairnkv/cairn/internal/adapters/bolt"
+	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
+	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
+	"github.com/cairnkv/cairn/internal/domain/kv"
+)
+
+// Version is the server's version, reported by /v1/status.
+const Version = "0.1.0"
+
+// App is one running Cairn member: store, Raft node and HTTP API.
+type App struct {
+	cfg       Config
+	log       zerolog.Logger
+	registry  *prometheus.Registry
+	backend   *boltadapter.Backend
+	node      *raftadapter.Node
+	listeners []net.Listener
+	servers   []*http.Server
+	clientURL string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the member's store, starts its Raft node and binds its client
+// listeners. Serving starts with Run.
+func New(cfg Config, log zerolog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exportRaftMetrics(a.registry, log)
+
+	// Bind the client listeners first: a port 0 becomes a real port that
+	// is then advertised.
+	advertised := cfg.AdvertiseClientURLs
+	for i, addr := range cfg.ClientAddrs() {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.closeListeners()
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		a.listeners = append(a.listeners, ln)
+		if i < len(advertised) && strings.HasSuffix(advertised[i], ":0") {
+			advertised = append([]string(nil), advertised...)
+			advertised[i] = "http://" + ln.Addr().String()
+		}
+	}
+	if len(advertised) > 0 {
+		a.clientURL = advertised[0]
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		a.closeListeners()
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	backend, err := boltadapter.Open(filepath.Join(cfg.DataDir, "state.db"), boltadapter.Config{})
+	if err != nil {
+		a.closeListeners()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a.backend = backend
+
+	peers := make([]raftadapter.Peer, len(cfg.InitialCluster))
+	for i, p := range cfg.InitialCluster {
+		peers[i] = raftadapter.Peer{Name: p.Name, PeerURL: p.URL}
+	}
+	node, err := raftadapter.New(raftadapter.Config{
+		Name:              cfg.Name,
+		DataDir:           filepath.Join(cfg.DataDir, "raft"),
+		BindAddr:          cfg.PeerAddr(),
+		AdvertisePeerURL:  cfg.InitialAdvertisePeerURL,
+		ClientURLs:        advertised,
+		InitialCluster:    peers,
+		Bootstrap:         cfg.Join == "" && cfg.InitialClusterState == "new",
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		ElectionTimeout:   cfg.ElectionTimeout,
+		ApplyTimeout:      cfg.RequestTimeout,
+		SnapshotThreshold: cfg.SnapshotCount,
+		Logger:            log,
+		Registerer:        a.registry,
+		Version:           Version,
+	}, backend)
+	if err != nil {
+		backend.Close()
+		a.closeListeners()
+		return nil, err
+	}
+	a.node = node
+
+	api := httpadapter.New(httpadapter.Config{
+		MaxRequestBytes: cfg.MaxRequestBytes,
+		Logger:          log.With().Str("component", "http").Logger(),
+		Registerer:      a.registry,
+		Gatherer:        a.registry,
+	}, kv.New(node, backend), node, backend)
+	for range a.listeners {
+		a.servers = append(a.servers, &http.Server{
+			Handler:           api.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          nil,
+		})
+	}
+	return a, nil
+}
+
+// exportRaftMetrics sends hashicorp/raft's own metrics, which go through
+// go-metrics' process-wide sink, to reg. With several members in one
+// process (tests) the last one started receives them.
+func exportRaftMetrics(reg prometheus.Registerer, log zerolog.Logger) {
+	sink, err := gometricsprom.NewPrometheusSinkFrom(gometricsprom.PrometheusOpts{Registerer: reg, Expiration: time.Minute})
+	if err != nil {
+		log.Warn().Err(err).Msg("raft library metrics are not exported")
+		return
+	}
+	conf := gometrics.DefaultConfig("cairn")
+	conf.EnableHostname = false
+	conf.EnableRuntimeMetrics = false
+	if _, err := gometrics.NewGlobal(conf, sink); err != nil {
+		log.Warn().Err(err).Msg("raft library metrics are not exported")
+	}
+}
+
+// ClientURL is the first advertised client URL (with the real port when
+// the configuration asked for port 0).
+func (a *App) ClientURL() string { return a.clientURL }
+
+// Run serves the API until ctx is done, then shuts down gracefully: it
+// stops accepting requests, lets those in flight finish (for at most the
+// shutdown timeout), and closes Raft and the store.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, len(a.servers)+1)
+	for i, srv := range a.servers {
+		go func(srv *http.Server, ln net.Listener) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
+			}
+		}(srv, a.listeners[i])
+	}
+	a.log.Info().Str("name", a.cfg.Name).Str("client_url", a.clientURL).
+		Str("peer_url", a.cfg.InitialAdvertisePeerURL).Str("data_dir", a.cfg.DataDir).Msg("cairn member started")
+	if a.cfg.Join != "" {
+		go func() {
+			if err := a.join(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	if err := a.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// join asks a running cluster, through the member at cfg.Join, to add this
+// member, retrying until it answers or ctx ends. A member that is already
+// in the cluster is left alone.
+func (a *App) join(ctx context.Context) error {
+	if a.node.HasState() {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]any{
+		"name": a.cfg.Name, "peer_addr": a.cfg.InitialAdvertisePeerURL, "client_urls": []string{a.clientURL},
+	})
+	url := strings.TrimSuffix(a.cfg.Join, "/") + "/v1/cluster/members"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("--join: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				a.log.Info().Str("via", a.cfg.Join).Msg("joined the cluster")
+				return nil
+			}
+			if resp.StatusCode/100 == 4 {
+				return fmt.Errorf("--join %s refused: %s", a.cfg.Join, strings.TrimSpace(string(msg)))
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("--join %s: %w", a.cfg.Join, err)
+		}
+		a.log.Warn().Err(err).Msg("join failed; retrying")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Close stops serving and closes Raft and the store. It is safe to call
+// more than once.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		for _, srv := range a.servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+				srv.Close()
+			}
+		}
+		a.closeListeners()
+		if a.node != nil {
+			if err := a.node.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if a.backend != nil {
+			if err := a.backend.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		a.closeErr = errors.Join(errs...)
+		a.log.Info().Err(a.closeErr).Msg("cairn member stopped")
+	})
+	return a.closeErr
+}
+
+func (a *App) closeListeners() {
+	for _, ln := range a.listeners {
+		ln.Close()
+	}
+}
+
+// NewLogger builds the server's logger from the configuration.
+func NewLogger(cfg Config, w io.Writer, isTerminal bool) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("--log-level: %w", err)
+	}
+	if cfg.LogFormatFor(isTerminal) == LogFormatConsole {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Str("member", cfg.Name).Logger(), nil
+}

@@ -1,0 +1,45 @@
+package domain
+
+// CommandType says what a replicated Command does.
+type CommandType uint8
+
+// The command types. Values are part of the Raft log format: never reuse or
+// renumber one.
+const (
+	// CmdTxn applies a TxnRequest as one revision (puts and deletes are
+	// single-op txns).
+	CmdTxn CommandType = 1
+	// CmdCompact drops history below a revision.
+	CmdCompact CommandType = 2
+	// CmdPublishMember records a member's name and URLs in the registry and,
+	// from a new leader, marks the start of its term for linearizable reads.
+	CmdPublishMember CommandType = 3
+)
+
+// Command is one entry of the replicated log. Everything the state machine
+// needs to apply it is in the command: applying never reads a clock, a random
+// source or local configuration.
+type Command struct {
+	Type    CommandType
+	Txn     *TxnRequest
+	Compact *CompactRequest
+	Member  *PublishMember
+}
+
+// PublishMember records a member in the replicated registry. ClusterID is
+// the proposer's idea of the cluster ID; it is stored only when the registry
+// has none yet, so that the first leader fixes it for the cluster's life.
+type PublishMember struct {
+	Member    Member
+	ClusterID uint64
+}
+
+// Result is what applying a Command produced. Revision is the store revision
+// after the command (the new one when it wrote, else the current one). Err
+// is a business rejection (for example ErrLeaseNotFound): the command changed
+// nothing.
+type Result struct {
+	Revision int64
+	Txn      *TxnResponse
+	Err      error
+}

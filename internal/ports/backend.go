@@ -1,0 +1,129 @@
+package ports
+
+import (
+	"io"
+
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+// RangeOptions bound a Range.
+//
+// Rev is the revision to read at (0: the latest). Limit caps the number of
+// kvs returned (0: no cap); the Count of the result is the number of keys in
+// the range regardless of Limit. With CountOnly no kvs are returned.
+type RangeOptions struct {
+	Rev       int64
+	Limit     int64
+	CountOnly bool
+}
+
+// RangeResult is the answer of Reader.Range. KVs are in ascending key order;
+// Rev is the revision that was read.
+type RangeResult struct {
+	KVs   []domain.KeyValue
+	Count int64
+	Rev   int64
+}
+
+// Reader reads the key space.
+type Reader interface {
+	// Range returns the live keys in [key, end) at opts.Rev. An empty end
+	// reads key alone; end "\x00" reads every key >= key. It returns a
+	// *domain.CompactedError when opts.Rev is below the compact revision and
+	// domain.ErrFutureRevision when it is above Rev().
+	Range(key, end []byte, opts RangeOptions) (RangeResult, error)
+	// Rev returns the latest revision the reader sees.
+	Rev() int64
+	// CompactRev returns the revision history has been compacted to (0 if
+	// never compacted).
+	CompactRev() int64
+}
+
+// View is a consistent read-only view of the store. It must be ended.
+type View interface {
+	Reader
+	// End releases the view.
+	End()
+}
+
+// Batch is the write transaction for one batch of Raft entries. The state
+// machine is its only user; there is never more than one open.
+//
+// Writes are grouped into revisions: every Put and DeleteRange until the
+// next EndRevision belong to the same revision (with increasing
+// sub-revisions). Reads through the Batch see its own writes.
+type Batch interface {
+	Reader
+	// Put writes a new version of key. A key that does not exist (or was
+	// deleted) starts a new generation at version 1.
+	Put(key, value []byte, lease int64) error
+	// DeleteRange deletes the live keys in [key, end) (range forms as in
+	// Range) by writing tombstones, and returns how many it deleted.
+	DeleteRange(key, end []byte) (int64, error)
+	// EndRevision closes the current revision. If any Put or DeleteRange
+	// wrote since the last EndRevision, the store revision advances by one.
+	// It returns the store revision and the events of the closed revision.
+	EndRevision() (int64, []domain.Event)
+	// Compact drops every version that is not visible at rev or later and
+	// frees its space. It returns a *domain.CompactedError when rev is not
+	// above the compact revision and domain.ErrFutureRevision when it is
+	// above Rev().
+	Compact(rev int64) error
+	// PutMember records m in the member registry.
+	PutMember(m domain.Member) error
+	// SetClusterID records the cluster ID if none is recorded yet.
+	SetClusterID(id uint64) error
+	// SetApplied records the last applied Raft entry. It is committed with
+	// the data, so a restart resumes after exactly that entry.
+	SetApplied(index, term uint64)
+	// Commit makes the batch durable and visible to new Views.
+	Commit() error
+}
+
+// Backend is the MVCC store.
+type Backend interface {
+	// View opens a consistent view of the latest committed revision.
+	View() View
+	// Begin opens the write batch. It fails if one is already open.
+	Begin() (Batch, error)
+	// Applied returns the index and term of the last Raft entry whose
+	// effects are committed.
+	Applied() (index, term uint64)
+	// Members returns the member registry, ordered by name.
+	Members() ([]domain.Member, error)
+	// ClusterID returns the recorded cluster ID, or 0.
+	ClusterID() uint64
+	// Hash returns a hash of every version with a revision <= rev (0: the
+	// latest) that is still kept, and the compact revision. Members that
+	// applied the same log have the same hash at the same revision.
+	Hash(rev int64) (hash uint32, atRev int64, compactRev int64, err error)
+	// Snapshot returns a consistent copy of the whole store for Raft
+	// snapshots; it must be released.
+	Snapshot() (Snapshot, error)
+	// Restore replaces the whole store with a snapshot written by
+	// Snapshot.WriteTo.
+	Restore(r io.Reader) error
+	// Stats returns the store's size figures.
+	Stats() Stats
+	// Close closes the store. Views and batches must be ended first.
+	Close() error
+}
+
+// Snapshot is a point-in-time copy of the store.
+type Snapshot interface {
+	// WriteTo streams the snapshot.
+	WriteTo(w io.Writer) (int64, error)
+	// Size is the number of bytes WriteTo writes.
+	Size() int64
+	// Release frees the snapshot.
+	Release()
+}
+
+// Stats are figures about the store.
+type Stats struct {
+	Rev         int64
+	CompactRev  int64
+	Keys        int64 // live keys at the latest revision
+	DBSize      int64 // bytes of the database file
+	DBSizeInUse int64 // bytes of the file in use (the rest is free pages)
+}
