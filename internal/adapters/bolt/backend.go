@@ -1,0 +1,294 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/ports"
+)
+
+var _ ports.Backend = (*Backend)(nil)
+
+var (
+	errClosed    = fmt.Errorf("bolt: backend closed: %w", domain.ErrUnavailable)
+	errBatchOpen = errors.New("bolt: a batch is already open")
+	errBatchDone = errors.New("bolt: batch already committed")
+)
+
+// Config tunes a Backend. The zero value is the default.
+type Config struct {
+	// InitialMmapSize is the initial size of the memory map, in bytes
+	// (0: 1 GiB). bbolt must remap when the file outgrows it, and a remap
+	// waits for every open View and Snapshot, so set it above the expected
+	// database size.
+	InitialMmapSize int
+	// OpenTimeout bounds the wait for the file lock (0: 10s).
+	OpenTimeout time.Duration
+}
+
+func (c Config) options() *bbolt.Options {
+	o := &bbolt.Options{
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: c.InitialMmapSize,
+		Timeout:         c.OpenTimeout,
+	}
+	if o.InitialMmapSize == 0 {
+		o.InitialMmapSize = 1 << 30
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	return o
+}
+
+// Backend is the MVCC store on one bbolt file. It implements ports.Backend.
+//
+// Lock order: stateMu, then mu, then viewMu. See DESIGN.md.
+type Backend struct {
+	path string
+	cfg  Config
+
+	// stateMu is held shared to use db, exclusively to close or swap it.
+	stateMu sync.RWMutex
+	db      *bbolt.DB
+	closed  bool
+
+	// open is the open Batch, if any.
+	open atomic.Pointer[batch]
+
+	// mu guards the index, idxCompactRev and cur.
+	mu  sync.RWMutex
+	idx *index
+	// idxCompactRev is the revision the index is compacted to; it lags
+	// cur.compactRev while Views of an older compaction are open.
+	idxCompactRev int64
+	cur           state
+
+	// viewMu guards views: the number of open Views by their compact
+	// revision.
+	viewMu sync.Mutex
+	views  map[int64]int
+}
+
+// Open opens (or creates) the store in the bbolt file at path and rebuilds
+// its index.
+func Open(path string, cfg Config) (*Backend, error) {
+	b := &Backend{path: path, cfg: cfg, views: make(map[int64]int)}
+	db, err := openDB(path, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b.db = db
+	if err := b.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// openDB opens the bbolt file and creates the buckets it lacks.
+func openDB(path string, cfg Config) (*bbolt.DB, error) {
+	db, err := bbolt.Open(path, 0o600, cfg.options())
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{keyBucket, metaBucket, membersBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("bolt: create buckets in %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// load reads the committed meta and rebuilds the index from the key bucket.
+// The caller holds stateMu exclusively or is Open; load takes mu.
+func (b *Backend) load() error {
+	tx, err := b.db.Begin(false)
+	if err != nil {
+		return fmt.Errorf("bolt: load: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	st, err := readMeta(tx)
+	if err != nil {
+		return err
+	}
+	idx := newIndex()
+	c := tx.Bucket(keyBucket).Cursor()
+	var last *keyIndex
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		r, tomb, err := parseRevKey(k)
+		if err != nil {
+			return err
+		}
+		kv, err := decodeKV(v, false)
+		if err != nil {
+			return fmt.Errorf("bolt: load revision %d.%d: %w", r.main, r.sub, err)
+		}
+		ki := last
+		if ki == nil || string(ki.key) != string(kv.Key) {
+			if ki = idx.get(kv.Key); ki == nil {
+				ki = idx.insert(kv.Key)
+			}
+		}
+		if !ki.restore(r, tomb, kv.CreateRevision, kv.Version) {
+			return fmt.Errorf("%w: tombstone of deleted key %q at %d.%d", errCorrupt, kv.Key, r.main, r.sub)
+		}
+		last = ki
+	}
+	st.keys = idx.liveKeys()
+	b.mu.Lock()
+	b.idx, b.idxCompactRev, b.cur = idx, st.compactRev, st
+	b.mu.Unlock()
+	return nil
+}
+
+// View opens a consistent view of the latest committed revision. On a
+// closed store its reads fail with domain.ErrUnavailable.
+//
+// The view takes its revision and compact revision from the meta bucket of
+// its own read txn, so they always match the data it reads. It registers
+// under mu with the published compact revision, a lower bound of the one
+// in its txn, which keeps the index from being compacted past it.
+func (b *Backend) View() ports.View {
+	b.stateMu.RLock()
+	defer b.stateMu.RUnlock()
+	if b.closed {
+		return errView{err: errClosed}
+	}
+	b.mu.RLock()
+	reg := b.cur.compactRev
+	b.viewMu.Lock()
+	b.views[reg]++
+	b.viewMu.Unlock()
+	b.mu.RUnlock()
+	tx, err := b.db.Begin(false)
+	if err != nil {
+		b.endView(reg)
+		return errView{err: fmt.Errorf("bolt: begin view: %w", err)}
+	}
+	st, err := readMeta(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		b.endView(reg)
+		return errView{err: err}
+	}
+	return &view{b: b, tx: tx, keys: tx.Bucket(keyBucket), rev: st.rev, compactRev: st.compactRev, reg: reg}
+}
+
+// endView unregisters a View of compact revision compactRev.
+func (b *Backend) endView(compactRev int64) {
+	b.viewMu.Lock()
+	if b.views[compactRev]--; b.views[compactRev] == 0 {
+		delete(b.views, compactRev)
+	}
+	b.viewMu.Unlock()
+}
+
+// catchUpIndex compacts the index to cur.compactRev once no View of an
+// older compaction is open. The caller holds mu exclusively.
+func (b *Backend) catchUpIndex() {
+	if b.idxCompactRev >= b.cur.compactRev {
+		return
+	}
+	b.viewMu.Lock()
+	for c := range b.views {
+		if c < b.cur.compactRev {
+			b.viewMu.Unlock()
+			return
+		}
+	}
+	b.viewMu.Unlock()
+	b.idx.compact(b.cur.compactRev)
+	b.idxCompactRev = b.cur.compactRev
+}
+
+// Begin opens the write batch. It fails if one is already open.
+func (b *Backend) Begin() (ports.Batch, error) {
+	b.stateMu.RLock()
+	defer b.stateMu.RUnlock()
+	if b.closed {
+		return nil, errClosed
+	}
+	bt := &batch{b: b}
+	if !b.open.CompareAndSwap(nil, bt) {
+		return nil, errBatchOpen
+	}
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		b.open.Store(nil)
+		return nil, fmt.Errorf("bolt: begin batch: %w", err)
+	}
+	bt.tx, bt.keys = tx, tx.Bucket(keyBucket)
+	b.mu.Lock()
+	b.catchUpIndex()
+	bt.st = b.cur
+	bt.pendingKeys = b.cur.keys
+	b.mu.Unlock()
+	return bt, nil
+}
+
+// Stats returns the store's size figures. DBSize and DBSizeInUse are 0 on
+// a closed store.
+func (b *Backend) Stats() ports.Stats {
+	b.stateMu.RLock()
+	defer b.stateMu.RUnlock()
+	b.mu.RLock()
+	s := ports.Stats{Rev: b.cur.rev, CompactRev: b.cur.compactRev, Keys: b.cur.keys}
+	b.mu.RUnlock()
+	if b.closed {
+		return s
+	}
+	if tx, err := b.db.Begin(false); err == nil {
+		s.DBSize = tx.Size()
+		_ = tx.Rollback()
+	}
+	free := int64(b.db.Stats().FreePageN) * int64(b.db.Info().PageSize)
+	s.DBSizeInUse = max(s.DBSize-free, 0)
+	return s
+}
+
+// Close rolls back a batch left open, waits for open Views and Snapshots to
+// end and closes the file.
+func (b *Backend) Close() error {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if bt := b.open.Swap(nil); bt != nil {
+		_ = bt.tx.Rollback()
+	}
+	if err := b.db.Close(); err != nil {
+		return fmt.Errorf("bolt: close %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// syncDir fsyncs the directory dir so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
