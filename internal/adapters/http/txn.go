@@ -299,4 +299,3 @@ func (c codec) txnResponse(resp *domain.TxnResponse, req domain.TxnRequest) txnR
 func itoa(i int) string {
 	return strconv.Itoa(i)
 }
-

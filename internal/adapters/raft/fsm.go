@@ -159,4 +159,3 @@ func (s *fsmSnapshot) Persist(sink hraft.SnapshotSink) error {
 
 // Release ends the read transaction behind the snapshot.
 func (s *fsmSnapshot) Release() { s.snap.Release() }
-
