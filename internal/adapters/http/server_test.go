@@ -42,7 +42,9 @@ func (f *fakeKV) Compact(ctx context.Context, rev int64) (int64, error) { return
 
 type fakeCluster struct{}
 
-func (fakeCluster) Header() domain.Header { return domain.Header{ClusterID: 1, MemberID: 2, RaftTerm: 3} }
+func (fakeCluster) Header() domain.Header {
+	return domain.Header{ClusterID: 1, MemberID: 2, RaftTerm: 3}
+}
 func (fakeCluster) Status() domain.Status { return domain.Status{Revision: 9} }
 func (fakeCluster) Ready() error          { return domain.ErrNoLeader }
 func (fakeCluster) Members() ([]domain.ClusterMember, error) {
