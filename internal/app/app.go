@@ -101,6 +101,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		ElectionTimeout:   cfg.ElectionTimeout,
 		ApplyTimeout:      cfg.RequestTimeout,
 		SnapshotThreshold: cfg.SnapshotCount,
+		SnapshotInterval:  cfg.SnapshotInterval,
 		Logger:            log,
 		Registerer:        a.registry,
 		Version:           Version,

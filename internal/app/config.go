@@ -38,6 +38,10 @@ type Config struct {
 	SnapshotCount           uint64        // --snapshot-count, default 10000 Raft entries between snapshots
 	ShutdownTimeout         time.Duration // --shutdown-timeout as a Go duration, default 10s
 	ConfigFile              string        // --config-file (or CAIRN_CONFIG_FILE), default none
+
+	// SnapshotInterval is how often Raft checks whether a snapshot is due
+	// (0: the Raft adapter's default). It has no flag: tests shorten it.
+	SnapshotInterval time.Duration
 }
 
 // Peer is one member of the initial cluster: its name and its advertised peer URL.

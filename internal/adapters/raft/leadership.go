@@ -40,6 +40,9 @@ func (n *Node) runLeadership() {
 			}
 		case <-obsCh:
 			n.metrics.leaderChanges.Inc()
+			if !published {
+				published = n.publishSelf()
+			}
 		case <-retry.C:
 			if !published {
 				published = n.publishSelf()

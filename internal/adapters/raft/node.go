@@ -57,8 +57,12 @@ type Config struct {
 	// SnapshotThreshold is the number of entries between snapshots
 	// (default 10000).
 	SnapshotThreshold uint64
-	// TrailingLogs is the number of entries kept after a snapshot
-	// (default 10240) so that slow followers can catch up from the log.
+	// SnapshotInterval is how often the threshold is checked (default
+	// 10s; hashicorp/raft adds up to the same again as jitter).
+	SnapshotInterval time.Duration
+	// TrailingLogs is the number of entries kept after a snapshot so that
+	// slow followers can catch up from the log (default: the snapshot
+	// threshold, at most 10240).
 	TrailingLogs uint64
 	// Logger receives the node's and hashicorp/raft's logs.
 	Logger zerolog.Logger
@@ -81,8 +85,11 @@ func (c *Config) setDefaults() {
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 10000
 	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 10 * time.Second
+	}
 	if c.TrailingLogs == 0 {
-		c.TrailingLogs = 10240
+		c.TrailingLogs = min(c.SnapshotThreshold, 10240)
 	}
 }
 
@@ -200,6 +207,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.TrailingLogs
+	rc.SnapshotInterval = cfg.SnapshotInterval
 	// The store is durable and records its applied index: a restart needs
 	// no snapshot restore, and entries already applied are skipped.
 	rc.NoSnapshotRestoreOnStart = true
@@ -380,25 +388,22 @@ func (n *Node) AddMember(ctx context.Context, m domain.Member) error {
 	if err != nil {
 		return domain.InvalidArgument("peer_addr: %v", err)
 	}
-	for attempt := 0; ; attempt++ {
+	for r := n.newRetrier(); r.wait(ctx); {
 		if n.IsLeader() {
 			f := n.raft.AddVoter(hraft.ServerID(m.Name), hraft.ServerAddress(addr), 0, n.timeout(ctx))
-			err := mapRaftError(f.Error())
-			if errors.Is(err, domain.ErrNotLeader) && attempt < 3 {
-				continue
+			err = mapRaftError(f.Error())
+		} else {
+			var leader string
+			if leader, err = n.waitLeader(ctx); err != nil {
+				return err
 			}
+			err = n.fwd.addMember(ctx, leader, m)
+		}
+		if !errors.Is(err, domain.ErrNotLeader) {
 			return err
 		}
-		leader, err := n.waitLeader(ctx)
-		if err != nil {
-			return err
-		}
-		err = n.fwd.addMember(ctx, leader, m)
-		if errors.Is(err, domain.ErrNotLeader) && attempt < 3 {
-			continue
-		}
-		return err
 	}
+	return fmt.Errorf("%w (adding member %s: %v)", domain.ErrNoLeader, m.Name, err)
 }
 
 // timeout is the time a Raft call may take: the context's deadline, capped

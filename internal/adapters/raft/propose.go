@@ -4,12 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
 
-// maxForwardAttempts bounds how often a proposal follows a leader change.
-const maxForwardAttempts = 4
+// retrier paces the retries of a request that met a leader change: it
+// backs off from 10ms to 200ms and gives up after a few election timeouts.
+type retrier struct {
+	n        *Node
+	attempt  int
+	deadline time.Time
+}
+
+func (n *Node) newRetrier() *retrier {
+	return &retrier{n: n, deadline: time.Now().Add(3 * n.cfg.ElectionTimeout)}
+}
+
+// wait pauses before the next attempt. It returns false when the budget
+// is spent, the context is done or the member is closing.
+func (r *retrier) wait(ctx context.Context) bool {
+	if r.attempt == 0 {
+		r.attempt++
+		return true
+	}
+	d := 10 * time.Millisecond << min(r.attempt-1, 5)
+	d = min(d, 200*time.Millisecond)
+	r.attempt++
+	if time.Now().Add(d).After(r.deadline) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-r.n.done:
+		return false
+	}
+}
 
 // Propose replicates cmd and returns its result. On the leader it appends
 // the command to the log and waits until it is applied; on a follower it
@@ -47,7 +82,7 @@ func (n *Node) ProposeEncoded(ctx context.Context, data []byte) ([]byte, error) 
 
 func (n *Node) propose(ctx context.Context, data []byte) (domain.Result, error) {
 	var last error
-	for attempt := 0; attempt < maxForwardAttempts; attempt++ {
+	for r := n.newRetrier(); r.wait(ctx); {
 		if n.IsLeader() {
 			res, err := n.applyLocal(ctx, data)
 			if errors.Is(err, domain.ErrNotLeader) {
@@ -76,6 +111,9 @@ func (n *Node) propose(ctx context.Context, data []byte) (domain.Result, error) 
 			return domain.Result{}, fmt.Errorf("%w: bad result from leader: %v", domain.ErrIndeterminate, err)
 		}
 		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return domain.Result{}, fmt.Errorf("%w: %v", domain.ErrIndeterminate, err)
 	}
 	return domain.Result{}, fmt.Errorf("%w (leader kept changing: %v)", domain.ErrNoLeader, last)
 }

@@ -31,7 +31,7 @@ type readIndexResult struct {
 // before the call. It implements ports.Proposer.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	var last error
-	for attempt := 0; attempt < maxForwardAttempts; attempt++ {
+	for r := n.newRetrier(); r.wait(ctx); {
 		var idx uint64
 		var err error
 		if n.IsLeader() {
@@ -55,6 +55,9 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 			return err
 		}
 		return n.fsm.waitApplied(ctx, idx)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	return fmt.Errorf("%w (leader kept changing: %v)", domain.ErrNoLeader, last)
 }

@@ -1,0 +1,229 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type statusBody struct {
+	Name         string `json:"name"`
+	LeaderName   string `json:"leader_name"`
+	RaftTerm     uint64 `json:"raft_term"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Revision     int64  `json:"revision"`
+}
+
+func status(t testing.TB, url string) (statusBody, bool) {
+	t.Helper()
+	resp, err := http.Get(url + "/v1/status")
+	if err != nil {
+		return statusBody{}, false
+	}
+	defer resp.Body.Close()
+	var st statusBody
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return statusBody{}, false
+	}
+	return st, true
+}
+
+// leaderIndex returns the index in ms of the member all running members
+// agree leads, waiting for one.
+func leaderIndex(t testing.TB, ms []*member, timeout time.Duration) int {
+	t.Helper()
+	idx := -1
+	waitFor(t, timeout, "an agreed leader", func() bool {
+		leader := ""
+		for _, m := range ms {
+			if m.cancel == nil {
+				continue
+			}
+			st, ok := status(t, m.URL)
+			if !ok || st.LeaderName == "" || (leader != "" && st.LeaderName != leader) {
+				return false
+			}
+			leader = st.LeaderName
+		}
+		for i, m := range ms {
+			if m.cfg.Name == leader && m.cancel != nil {
+				idx = i
+				return true
+			}
+		}
+		return false
+	})
+	return idx
+}
+
+func mustPut(t testing.TB, url, key, value string) {
+	t.Helper()
+	if code, body := do(t, http.MethodPut, url+"/v1/kv/"+key, value); code != 200 {
+		t.Fatalf("put %s via %s: %d %s", key, url, code, body)
+	}
+}
+
+// hashAt returns the member's history hash at rev (a serializable read).
+func hashAt(t testing.TB, url string, rev int64) uint32 {
+	t.Helper()
+	code, body := do(t, http.MethodGet, fmt.Sprintf("%s/v1/maintenance/hash?revision=%d&serializable=true", url, rev), "")
+	if code != 200 {
+		t.Fatalf("hash via %s: %d %s", url, code, body)
+	}
+	var h struct {
+		Hash uint32 `json:"hash"`
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Hash
+}
+
+// waitCaughtUp waits until every running member has applied revision rev.
+func waitCaughtUp(t testing.TB, ms []*member, rev int64) {
+	t.Helper()
+	for _, m := range ms {
+		if m.cancel == nil {
+			continue
+		}
+		waitFor(t, 20*time.Second, m.cfg.Name+" to catch up", func() bool {
+			st, ok := status(t, m.URL)
+			return ok && st.Revision >= rev
+		})
+	}
+}
+
+func TestCluster_Failover(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 3)
+	for i := 0; i < 30; i++ {
+		mustPut(t, ms[i%3].URL, fmt.Sprintf("before/%02d", i), "v")
+	}
+	li := leaderIndex(t, ms, 10*time.Second)
+	old := ms[li]
+	term, _ := status(t, old.URL)
+	start := time.Now()
+	old.stop()
+	var rest []*member
+	for i, m := range ms {
+		if i != li {
+			rest = append(rest, m)
+		}
+	}
+	ni := leaderIndex(t, rest, 10*time.Second)
+	t.Logf("new leader %s after %v", rest[ni].cfg.Name, time.Since(start))
+	if st, _ := status(t, rest[ni].URL); st.RaftTerm <= term.RaftTerm {
+		t.Fatalf("new leader's term %d is not above the old %d", st.RaftTerm, term.RaftTerm)
+	}
+	for i := 0; i < 30; i++ {
+		mustPut(t, rest[i%2].URL, fmt.Sprintf("after/%02d", i), "v")
+	}
+
+	// The stopped member restarts from its data dir with the same flags
+	// and catches up.
+	restarted := startMember(t, old.cfg)
+	ms[li] = restarted
+	waitReady(t, restarted.URL, 20*time.Second)
+	st, _ := status(t, rest[0].URL)
+	waitCaughtUp(t, ms, st.Revision)
+	for _, m := range ms {
+		code, body := do(t, http.MethodGet, m.URL+"/v1/kv/?prefix=true&count_only=true&serializable=true", "")
+		if code != 200 || !strings.Contains(body, `"count":60`) {
+			t.Fatalf("%s holds %s, want 60 keys", m.cfg.Name, body)
+		}
+	}
+	want := hashAt(t, ms[0].URL, st.Revision)
+	for _, m := range ms[1:] {
+		if got := hashAt(t, m.URL, st.Revision); got != want {
+			t.Fatalf("hash at %d: %s has %x, %s has %x", st.Revision, ms[0].cfg.Name, want, m.cfg.Name, got)
+		}
+	}
+}
+
+func TestCluster_SnapshotInstall(t *testing.T) {
+	t.Parallel()
+	peers := make([]Peer, 3)
+	ports := make([]int, 3)
+	for i := range peers {
+		peers[i] = Peer{Name: fmt.Sprintf("s%d", i+1), URL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+		ports[i] = freePort(t)
+	}
+	ms := make([]*member, 3)
+	for i := range ms {
+		cfg := testConfig(t, peers[i].Name, t.TempDir(), ports[i], peers)
+		cfg.SnapshotCount = 40
+		cfg.SnapshotInterval = 50 * time.Millisecond
+		ms[i] = startMember(t, cfg)
+	}
+	for _, m := range ms {
+		waitReady(t, m.URL, 20*time.Second)
+	}
+	li := leaderIndex(t, ms, 10*time.Second)
+	lagging := ms[(li+1)%3]
+	lagging.stop()
+	for i := 0; i < 200; i++ {
+		mustPut(t, ms[li].URL, fmt.Sprintf("k/%03d", i), strings.Repeat("x", 100))
+	}
+	// The leader snapshots and truncates its log past what the lagging
+	// member has, so the member can only catch up from a snapshot.
+	snapDir := filepath.Join(ms[li].cfg.DataDir, "raft", "snapshots")
+	waitFor(t, 20*time.Second, "a leader snapshot", func() bool {
+		entries, _ := os.ReadDir(snapDir)
+		return len(entries) > 0
+	})
+	for i := 200; i < 250; i++ {
+		mustPut(t, ms[li].URL, fmt.Sprintf("k/%03d", i), "y")
+	}
+	restarted := startMember(t, lagging.cfg)
+	for i, m := range ms {
+		if m == lagging {
+			ms[i] = restarted
+		}
+	}
+	st, _ := status(t, ms[li].URL)
+	waitCaughtUp(t, ms, st.Revision)
+	code, body := do(t, http.MethodGet, restarted.URL+"/v1/kv/k/?prefix=true&count_only=true&serializable=true", "")
+	if code != 200 || !strings.Contains(body, `"count":250`) {
+		t.Fatalf("restarted member holds %s, want 250 keys", body)
+	}
+	if a, b := hashAt(t, ms[li].URL, st.Revision), hashAt(t, restarted.URL, st.Revision); a != b {
+		t.Fatalf("hash at %d differs after snapshot install: %x vs %x", st.Revision, a, b)
+	}
+}
+
+func TestCluster_NoQuorum(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 3)
+	mustPut(t, ms[0].URL, "k", "v")
+	st, _ := status(t, ms[0].URL)
+	waitCaughtUp(t, ms, st.Revision)
+	ms[1].stop()
+	ms[2].stop()
+	req, _ := http.NewRequest(http.MethodPut, ms[0].URL+"/v1/kv/k2", strings.NewReader("v"))
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("write without quorum: %d, want 503 or 504", resp.StatusCode)
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	t.Logf("write without quorum answered %d after %v", resp.StatusCode, time.Since(start))
+	// A serializable read still answers from local state.
+	if code, body := do(t, http.MethodGet, ms[0].URL+"/v1/kv/k?serializable=true&raw", ""); code != 200 || body != "v" {
+		t.Fatalf("serializable read without quorum: %d %q", code, body)
+	}
+	// A linearizable one cannot.
+	if code, _ := do(t, http.MethodGet, ms[0].URL+"/v1/kv/k", ""); code != 503 && code != 504 {
+		t.Fatalf("linearizable read without quorum: %d, want 503 or 504", code)
+	}
+}
