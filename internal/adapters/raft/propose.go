@@ -73,6 +73,8 @@ func (n *Node) ProposeEncoded(ctx context.Context, data []byte) ([]byte, error) 
 	if !n.IsLeader() {
 		return nil, domain.ErrNotLeader
 	}
+	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
+	defer cancel()
 	res, err := n.applyLocal(ctx, data)
 	if err != nil {
 		return nil, err
@@ -81,6 +83,8 @@ func (n *Node) ProposeEncoded(ctx context.Context, data []byte) ([]byte, error) 
 }
 
 func (n *Node) propose(ctx context.Context, data []byte) (domain.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
+	defer cancel()
 	var last error
 	for r := n.newRetrier(); r.wait(ctx); {
 		if n.IsLeader() {

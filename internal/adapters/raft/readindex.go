@@ -30,6 +30,8 @@ type readIndexResult struct {
 // ReadBarrier returns once this member has applied every entry committed
 // before the call. It implements ports.Proposer.
 func (n *Node) ReadBarrier(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
+	defer cancel()
 	var last error
 	for r := n.newRetrier(); r.wait(ctx); {
 		var idx uint64
@@ -65,6 +67,8 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 // LeaderReadIndex returns a read index confirmed by a quorum. It fails with
 // domain.ErrNotLeader on a follower.
 func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
+	defer cancel()
 	if err := n.waitReady(ctx); err != nil {
 		return 0, err
 	}
