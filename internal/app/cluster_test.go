@@ -61,11 +61,22 @@ func leaderIndex(t testing.TB, ms []*member, timeout time.Duration) int {
 	return idx
 }
 
-func mustPut(t testing.TB, url, key, value string) {
+// mustPut writes key and returns the revision of the write.
+func mustPut(t testing.TB, url, key, value string) int64 {
 	t.Helper()
-	if code, body := do(t, http.MethodPut, url+"/v1/kv/"+key, value); code != 200 {
+	code, body := do(t, http.MethodPut, url+"/v1/kv/"+key, value)
+	if code != 200 {
 		t.Fatalf("put %s via %s: %d %s", key, url, code, body)
 	}
+	var resp struct {
+		Header struct {
+			Revision int64 `json:"revision"`
+		} `json:"header"`
+	}
+	if err := json.Unmarshal([]byte(body), &resp); err != nil || resp.Header.Revision == 0 {
+		t.Fatalf("put %s: no revision in %s", key, body)
+	}
+	return resp.Header.Revision
 }
 
 // hashAt returns the member's history hash at rev (a serializable read).
@@ -120,8 +131,9 @@ func TestCluster_Failover(t *testing.T) {
 	if st, _ := status(t, rest[ni].URL); st.RaftTerm <= term.RaftTerm {
 		t.Fatalf("new leader's term %d is not above the old %d", st.RaftTerm, term.RaftTerm)
 	}
+	var last int64
 	for i := 0; i < 30; i++ {
-		mustPut(t, rest[i%2].URL, fmt.Sprintf("after/%02d", i), "v")
+		last = max(last, mustPut(t, rest[i%2].URL, fmt.Sprintf("after/%02d", i), "v"))
 	}
 
 	// The stopped member restarts from its data dir with the same flags
@@ -129,18 +141,17 @@ func TestCluster_Failover(t *testing.T) {
 	restarted := startMember(t, old.cfg)
 	ms[li] = restarted
 	waitReady(t, restarted.URL, 20*time.Second)
-	st, _ := status(t, rest[0].URL)
-	waitCaughtUp(t, ms, st.Revision)
+	waitCaughtUp(t, ms, last)
 	for _, m := range ms {
 		code, body := do(t, http.MethodGet, m.URL+"/v1/kv/?prefix=true&count_only=true&serializable=true", "")
 		if code != 200 || !strings.Contains(body, `"count":60`) {
 			t.Fatalf("%s holds %s, want 60 keys", m.cfg.Name, body)
 		}
 	}
-	want := hashAt(t, ms[0].URL, st.Revision)
+	want := hashAt(t, ms[0].URL, last)
 	for _, m := range ms[1:] {
-		if got := hashAt(t, m.URL, st.Revision); got != want {
-			t.Fatalf("hash at %d: %s has %x, %s has %x", st.Revision, ms[0].cfg.Name, want, m.cfg.Name, got)
+		if got := hashAt(t, m.URL, last); got != want {
+			t.Fatalf("hash at %d: %s has %x, %s has %x", last, ms[0].cfg.Name, want, m.cfg.Name, got)
 		}
 	}
 }
@@ -176,8 +187,9 @@ func TestCluster_SnapshotInstall(t *testing.T) {
 		entries, _ := os.ReadDir(snapDir)
 		return len(entries) > 0
 	})
+	var last int64
 	for i := 200; i < 250; i++ {
-		mustPut(t, ms[li].URL, fmt.Sprintf("k/%03d", i), "y")
+		last = mustPut(t, ms[li].URL, fmt.Sprintf("k/%03d", i), "y")
 	}
 	restarted := startMember(t, lagging.cfg)
 	for i, m := range ms {
@@ -185,23 +197,20 @@ func TestCluster_SnapshotInstall(t *testing.T) {
 			ms[i] = restarted
 		}
 	}
-	st, _ := status(t, ms[li].URL)
-	waitCaughtUp(t, ms, st.Revision)
+	waitCaughtUp(t, ms, last)
 	code, body := do(t, http.MethodGet, restarted.URL+"/v1/kv/k/?prefix=true&count_only=true&serializable=true", "")
 	if code != 200 || !strings.Contains(body, `"count":250`) {
 		t.Fatalf("restarted member holds %s, want 250 keys", body)
 	}
-	if a, b := hashAt(t, ms[li].URL, st.Revision), hashAt(t, restarted.URL, st.Revision); a != b {
-		t.Fatalf("hash at %d differs after snapshot install: %x vs %x", st.Revision, a, b)
+	if a, b := hashAt(t, ms[li].URL, last), hashAt(t, restarted.URL, last); a != b {
+		t.Fatalf("hash at %d differs after snapshot install: %x vs %x", last, a, b)
 	}
 }
 
 func TestCluster_NoQuorum(t *testing.T) {
 	t.Parallel()
 	ms := startCluster(t, 3)
-	mustPut(t, ms[0].URL, "k", "v")
-	st, _ := status(t, ms[0].URL)
-	waitCaughtUp(t, ms, st.Revision)
+	waitCaughtUp(t, ms, mustPut(t, ms[0].URL, "k", "v"))
 	ms[1].stop()
 	ms[2].stop()
 	req, _ := http.NewRequest(http.MethodPut, ms[0].URL+"/v1/kv/k2", strings.NewReader("v"))

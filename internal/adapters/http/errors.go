@@ -84,11 +84,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &mbe) {
 		body.Error.Message = "request body is larger than the limit of " + strconv.FormatInt(mbe.Limit, 10) + " bytes"
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusInternalServerError:
 		hlog.FromRequest(r).Error().Err(err).Str("code", code).Msg("request failed")
-		if status == http.StatusInternalServerError {
-			body.Error.Message = "internal error; see the member's log"
-		}
+		body.Error.Message = "internal error; see the member's log"
+	case status == http.StatusGatewayTimeout:
+		hlog.FromRequest(r).Warn().Err(err).Str("code", code).Msg("request timed out")
+	case status >= 500:
+		// 503s are expected during elections and shutdown (and /readyz
+		// answers them to every probe): not worth an error line each.
+		hlog.FromRequest(r).Debug().Err(err).Str("code", code).Msg("request not served")
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfter)

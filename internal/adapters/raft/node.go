@@ -263,6 +263,7 @@ func (n *Node) closeStores() {
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
+		n.handOver()
 		close(n.done)
 		n.fwd.close()
 		if e := n.raft.Shutdown().Error(); e != nil {
@@ -275,6 +276,23 @@ func (n *Node) Close() error {
 		}
 	})
 	return err
+}
+
+// handOver transfers leadership to another voter before a graceful stop,
+// so that the cluster does not wait an election timeout for a new leader.
+func (n *Node) handOver() {
+	if !n.IsLeader() {
+		return
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
+		return
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		n.log.Warn().Err(err).Msg("leadership transfer before shutdown failed")
+		return
+	}
+	n.log.Info().Str("to", n.Leader()).Msg("handed leadership over before shutdown")
 }
 
 // hostPort turns a peer URL (or a bare host:port) into host:port.
@@ -319,8 +337,17 @@ func (n *Node) AppliedIndex() uint64 { return n.fsm.appliedIndex() }
 // Ready reports whether the member can serve: it knows a leader and has
 // applied every entry it knows to be committed.
 func (n *Node) Ready() error {
-	if n.Leader() == "" {
+	leader := n.Leader()
+	if leader == "" {
 		return domain.ErrNoLeader
+	}
+	if leader != n.cfg.Name {
+		// A follower serves by forwarding to the leader: it needs the
+		// leader's client URL, which the leader publishes in its term's
+		// first entry.
+		if _, err := n.fwd.leaderURL(leader); err != nil {
+			return fmt.Errorf("%w: %v", domain.ErrUnavailable, err)
+		}
 	}
 	if applied, commit := n.fsm.appliedIndex(), n.raft.CommitIndex(); applied < commit && n.raft.LastIndex() > applied {
 		return fmt.Errorf("%w: applied %d of %d committed entries", domain.ErrUnavailable, applied, commit)

@@ -1,0 +1,29 @@
+// Package e2e holds Cairn's multi-process tests, the fifth layer of the
+// test pyramid (etcd tests/e2e, rqlite system_test/e2e).
+//
+// TestMain builds ./cmd/server once, without -race, into a temporary
+// directory. Each test then starts real server processes on 127.0.0.1 with
+// their own data directories, talks to them over HTTP only, and kills them
+// with SIGKILL or stops them with SIGTERM before restarting them with the
+// same command line. Nothing here imports the server's packages: these tests
+// see Cairn as a user does.
+//
+// The harness lives in process_test.go (processes, ports, HTTP client,
+// polling) and the scenarios in cluster_test.go:
+//
+//   - a single member keeps every acknowledged write across kill -9;
+//   - three members: writes are visible at once through every member, a
+//     killed leader is replaced within seconds, and no acknowledged write is
+//     lost while it is down or after it comes back;
+//   - a compare-and-swap counter driven by 20 concurrent clients counts
+//     exactly the swaps that succeeded;
+//   - a rolling restart with SIGTERM keeps the cluster serving and loses
+//     nothing;
+//   - keys and values with NUL, invalid UTF-8, spaces, slashes and non-ASCII
+//     bytes round-trip exactly through a follower.
+//
+// The tests run in the normal suite and are kept short (well under a minute
+// and a half on two cores). Every server process is killed when its test
+// ends, and its log is printed only when the test fails. The servers log at
+// warn level; CAIRN_E2E_LOG_LEVEL=info (or debug) makes them say more.
+package e2e
