@@ -255,13 +255,13 @@ func (s suite) testAliasing(t *testing.T) {
 		if err := b.Put(key, value, 0); err != nil {
 			t.Fatal(err)
 		}
-		copy(key, "XXX")
-		copy(value, "XXXXX")
+		copy(key, "zzz")
+		copy(value, "zzzzz")
 	})
 	res := viewRange(t, be, "key", "", ports.RangeOptions{})
 	wantKVs(t, "after changing the Put buffers", res.KVs, []domain.KeyValue{kv("key", "value", 2, 2, 1, 0)})
-	copy(res.KVs[0].Key, "XXX")
-	copy(res.KVs[0].Value, "XXXXX")
+	copy(res.KVs[0].Key, "zzz")
+	copy(res.KVs[0].Value, "zzzzz")
 	res = viewRange(t, be, "key", "", ports.RangeOptions{})
 	wantKVs(t, "after changing a result", res.KVs, []domain.KeyValue{kv("key", "value", 2, 2, 1, 0)})
 }
