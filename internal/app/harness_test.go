@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,9 +59,10 @@ func testConfig(t testing.TB, name, dataDir string, clientPort int, peers []Peer
 // startMember starts a member with cfg and stops it when the test ends.
 func startMember(t testing.TB, cfg Config) *member {
 	t.Helper()
+	w := &detachedLog{t: t}
+	t.Cleanup(w.detach) // registered first, so it runs after the member stopped
 	level, _ := zerolog.ParseLevel(cfg.LogLevel)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Str("member", cfg.Name).Logger()
-	a, err := New(cfg, log)
+	a, err := New(cfg, zerolog.New(w).Level(level).With().Str("member", cfg.Name).Logger())
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg.Name, err)
 	}
@@ -153,4 +155,29 @@ func do(t testing.TB, method, url, body string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// detachedLog writes a member's log to the test until the test ends:
+// hashicorp/raft's transport goroutines can log after the member has
+// stopped (Close does not wait for its connection goroutines), and a
+// t.Log after the test is a data race.
+type detachedLog struct {
+	mu       sync.Mutex
+	t        testing.TB
+	detached bool
+}
+
+func (w *detachedLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.detached {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (w *detachedLog) detach() {
+	w.mu.Lock()
+	w.detached = true
+	w.mu.Unlock()
 }

@@ -32,6 +32,25 @@ func TestApp_ThreeMembers(t *testing.T) {
 			}
 		}
 	}
-	_ = strings.TrimSpace
-	_ = time.Second
+}
+
+// TestApp_LargeWriteThroughFollower writes a value just under the body
+// limit through a follower: the forwarded command is larger than the body
+// and must still reach the leader.
+func TestApp_LargeWriteThroughFollower(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 3)
+	li := leaderIndex(t, ms, 10*time.Second)
+	follower := ms[(li+1)%3]
+	value := strings.Repeat("v", int(follower.cfg.MaxRequestBytes)-8)
+	if code, body := do(t, http.MethodPut, follower.URL+"/v1/kv/big", value); code != 200 {
+		t.Fatalf("large put through a follower: %d %.200s", code, body)
+	}
+	if code, body := do(t, http.MethodGet, follower.URL+"/v1/kv/big?raw", ""); code != 200 || body != value {
+		t.Fatalf("large value read back: %d, %d bytes", code, len(body))
+	}
+	code, body := do(t, http.MethodPut, follower.URL+"/v1/kv/big", value+strings.Repeat("x", 100))
+	if code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over-limit put through a follower: %d %.200s, want 413", code, body)
+	}
 }

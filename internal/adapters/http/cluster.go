@@ -75,8 +75,8 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	if !strings.Contains(peer, "://") {
 		peer = "http://" + peer
 	}
-	m := domain.Member{Name: in.Name, PeerURL: peer, ClientURLs: in.ClientURLs}
-	if err := s.cluster.AddMember(r.Context(), m); err != nil {
+	m, err := s.cluster.AddMember(r.Context(), domain.Member{Name: in.Name, PeerURL: peer, ClientURLs: in.ClientURLs})
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -135,9 +135,19 @@ func (s *Server) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(readIndexJSON{Index: idx})
 }
 
+type healthJSON struct {
+	Header headerJSON `json:"header"`
+	Health string     `json:"health"`
+}
+
+type readyJSON struct {
+	Header headerJSON `json:"header"`
+	Ready  bool       `json:"ready"`
+}
+
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"health":"ok"}`+"\n")
+	rev := s.cluster.Revision()
+	s.writeJSON(w, http.StatusOK, rev, healthJSON{Header: s.header(rev), Health: "ok"})
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
@@ -145,6 +155,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"ready":true}`+"\n")
+	rev := s.cluster.Revision()
+	s.writeJSON(w, http.StatusOK, rev, readyJSON{Header: s.header(rev), Ready: true})
 }

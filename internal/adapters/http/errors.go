@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -20,7 +19,8 @@ type errorBody struct {
 }
 
 type errorJSON struct {
-	Error errorBody `json:"error"`
+	Header *headerJSON `json:"header,omitempty"`
+	Error  errorBody   `json:"error"`
 }
 
 // errorTable maps domain errors to statuses and codes. It is the only such
@@ -99,7 +99,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	s.metrics.errors.WithLabelValues(code).Inc()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	rev := s.cluster.Revision()
+	h := s.header(rev)
+	body.Header = &h
+	s.writeJSON(w, status, rev, body)
 }

@@ -48,11 +48,18 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	if req.SortTarget, ok = sortTargets[q.str("sort_target")]; !ok {
 		q.fail("sort_target must be key, version, create, mod or value, not %q", q.str("sort_target"))
 	}
-	raw := q.bool("raw") || acceptsOctets(r)
 	c := q.codec()
 	single := len(req.RangeEnd) == 0
-	if raw && !single {
+	raw := q.bool("raw")
+	switch {
+	case raw && !single:
 		q.fail("raw applies to a single key, not a range")
+	case raw && (req.CountOnly || req.KeysOnly):
+		q.fail("raw returns the value: it excludes count_only and keys_only")
+	case !raw && single && !req.CountOnly && !req.KeysOnly:
+		// Accept is a preference: it selects the bare value only where
+		// one exists.
+		raw = prefersOctets(r)
 	}
 	if q.err != nil {
 		s.writeError(w, r, q.err)
@@ -101,13 +108,32 @@ func (e *keyNotFoundError) Error() string {
 
 func (e *keyNotFoundError) Unwrap() error { return domain.ErrKeyNotFound }
 
-func acceptsOctets(r *http.Request) bool {
-	for _, a := range r.Header.Values("Accept") {
-		if strings.Contains(a, "application/octet-stream") {
-			return true
+// prefersOctets reports whether the Accept header asks for
+// application/octet-stream (with a non-zero quality) and not for JSON.
+func prefersOctets(r *http.Request) bool {
+	octets, jsonOK := false, false
+	for _, header := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(header, ",") {
+			fields := strings.Split(part, ";")
+			media := strings.ToLower(strings.TrimSpace(fields[0]))
+			zero := false
+			for _, p := range fields[1:] {
+				if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.TrimSpace(k) == "q" {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f == 0 {
+						zero = true
+					}
+				}
+			}
+			switch {
+			case zero:
+			case media == "application/octet-stream":
+				octets = true
+			case media == "application/json":
+				jsonOK = true
+			}
 		}
 	}
-	return false
+	return octets && !jsonOK
 }
 
 func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {

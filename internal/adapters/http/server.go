@@ -3,7 +3,9 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -33,7 +35,8 @@ type ClusterService interface {
 	Status() domain.Status
 	Ready() error
 	Members() ([]domain.ClusterMember, error)
-	AddMember(ctx context.Context, m domain.Member) error
+	AddMember(ctx context.Context, m domain.Member) (domain.Member, error)
+	Revision() int64
 	ReadBarrier(ctx context.Context) error
 	ProposeEncoded(ctx context.Context, cmd []byte) ([]byte, error)
 	LeaderReadIndex(ctx context.Context) (uint64, error)
@@ -86,32 +89,39 @@ func (s *Server) routes() http.Handler {
 		hlog.AccessHandler(accessLog),
 		s.metrics.middleware,
 		recoverer,
-		s.limitBody,
 	)
 	// Auth middleware will join here, in front of the API routes.
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNotFound)
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errMethodNotAllowed)
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				w.Header().Add("Allow", m)
+			}
+		}
+		s.writeError(w, req, errMethodNotAllowed)
 	})
 
-	r.Get("/v1/kv/*", s.handleGet)
-	r.Put("/v1/kv/*", s.handlePut)
-	r.Delete("/v1/kv/*", s.handleDelete)
-	r.Post("/v1/txn", s.handleTxn)
-	r.Post("/v1/compact", s.handleCompact)
+	api := r.With(s.limitBodyTo(s.cfg.MaxRequestBytes))
+	api.Get("/v1/kv/*", s.handleGet)
+	api.Put("/v1/kv/*", s.handlePut)
+	api.Delete("/v1/kv/*", s.handleDelete)
+	api.Post("/v1/txn", s.handleTxn)
+	api.Post("/v1/compact", s.handleCompact)
 
-	r.Get("/v1/status", s.handleStatus)
-	r.Get("/v1/cluster/members", s.handleMembers)
-	r.Post("/v1/cluster/members", s.handleAddMember)
-	r.Get("/v1/maintenance/hash", s.handleHash)
+	api.Get("/v1/status", s.handleStatus)
+	api.Get("/v1/cluster/members", s.handleMembers)
+	api.Post("/v1/cluster/members", s.handleAddMember)
+	api.Get("/v1/maintenance/hash", s.handleHash)
 
-	r.Post("/v1/internal/propose", s.handlePropose)
-	r.Get("/v1/internal/read_index", s.handleReadIndex)
+	// A forwarded command is the client's request re-encoded: a little
+	// larger than its body, so the forwarding endpoint allows for that.
+	r.With(s.limitBodyTo(2*s.cfg.MaxRequestBytes+64<<10)).Post("/v1/internal/propose", s.handlePropose)
+	api.Get("/v1/internal/read_index", s.handleReadIndex)
 
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
+	api.Get("/healthz", s.handleHealthz)
+	api.Get("/readyz", s.handleReadyz)
 	if s.cfg.Gatherer != nil {
 		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
@@ -136,7 +146,7 @@ func recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				hlog.FromRequest(r).Error().Interface("panic", v).Msg("handler panicked")
+				hlog.FromRequest(r).Error().Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).Msg("handler panicked")
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusInternalServerError)
 				_ = json.NewEncoder(w).Encode(errorJSON{Error: errorBody{Code: "internal", Message: "internal error; see the member's log"}})
@@ -146,16 +156,18 @@ func recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies at MaxRequestBytes.
-func (s *Server) limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.cfg.MaxRequestBytes {
-			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxRequestBytes})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes)
-		next.ServeHTTP(w, r)
-	})
+// limitBodyTo caps request bodies at limit bytes.
+func (s *Server) limitBodyTo(limit int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > limit {
+				s.writeError(w, r, &http.MaxBytesError{Limit: limit})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // header returns the response header for an answer at rev.

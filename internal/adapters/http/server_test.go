@@ -50,8 +50,11 @@ func (fakeCluster) Ready() error          { return domain.ErrNoLeader }
 func (fakeCluster) Members() ([]domain.ClusterMember, error) {
 	return nil, nil
 }
-func (fakeCluster) AddMember(context.Context, domain.Member) error { return nil }
-func (fakeCluster) ReadBarrier(context.Context) error              { return nil }
+func (fakeCluster) AddMember(_ context.Context, m domain.Member) (domain.Member, error) {
+	return m, nil
+}
+func (fakeCluster) Revision() int64                   { return 9 }
+func (fakeCluster) ReadBarrier(context.Context) error { return nil }
 func (fakeCluster) ProposeEncoded(context.Context, []byte) ([]byte, error) {
 	return nil, domain.ErrNotLeader
 }
@@ -242,6 +245,30 @@ func TestServer_Get(t *testing.T) {
 			t.Fatalf("kv with encoding=base64 = %v", kv)
 		}
 	})
+	t.Run("Accept", func(t *testing.T) {
+		tests := []struct {
+			accept string
+			raw    bool
+		}{
+			{accept: "application/octet-stream", raw: true},
+			{accept: "application/octet-stream;q=0.5, text/plain", raw: true},
+			{accept: "application/octet-stream;q=0", raw: false},
+			{accept: "application/json, application/octet-stream", raw: false},
+			{accept: "*/*", raw: false},
+		}
+		for _, tt := range tests {
+			req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/kv/x", nil)
+			req.Header.Set("Accept", tt.accept)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Content-Type") == "application/octet-stream"; got != tt.raw {
+				t.Errorf("Accept %q: raw = %v, want %v", tt.accept, got, tt.raw)
+			}
+		}
+	})
 	t.Run("Raw", func(t *testing.T) {
 		resp, err := http.Get(ts.URL + "/v1/kv/x?raw")
 		if err != nil {
@@ -272,9 +299,11 @@ func TestServer_Get(t *testing.T) {
 		if resp.StatusCode != 400 {
 			t.Errorf("prefix with from_key: %d, want 400", resp.StatusCode)
 		}
-		resp, _ = send(t, http.MethodGet, ts.URL+"/v1/kv/p?prefix=true&raw", "")
-		if resp.StatusCode != 400 {
-			t.Errorf("raw on a range: %d, want 400", resp.StatusCode)
+		for _, q := range []string{"?prefix=true&raw", "?raw&count_only=true", "?raw&keys_only=true"} {
+			resp, _ = send(t, http.MethodGet, ts.URL+"/v1/kv/p"+q, "")
+			if resp.StatusCode != 400 {
+				t.Errorf("%s: %d, want 400", q, resp.StatusCode)
+			}
 		}
 		send(t, http.MethodGet, ts.URL+"/v1/kv/?prefix=true&sort_order=descend&sort_target=mod&limit=3&serializable=true", "")
 		if len(got.Key) != 0 || string(got.RangeEnd) != "\x00" || got.SortOrder != domain.SortDescend || got.SortTarget != domain.SortByMod || got.Limit != 3 || !got.Serializable {
@@ -332,8 +361,11 @@ func TestServer_Routing(t *testing.T) {
 		t.Fatalf("unknown route: %d %v", resp.StatusCode, body)
 	}
 	resp, body = send(t, http.MethodPatch, ts.URL+"/v1/kv/k", "")
-	if resp.StatusCode != 405 {
+	if resp.StatusCode != 405 || errorCode(body) != "method_not_allowed" {
 		t.Fatalf("wrong method: %d %v", resp.StatusCode, body)
+	}
+	if allow := resp.Header.Values("Allow"); strings.Join(allow, ",") != "GET,PUT,DELETE" {
+		t.Fatalf("Allow = %v, want GET, PUT, DELETE", allow)
 	}
 	resp, body = send(t, http.MethodGet, ts.URL+"/readyz", "")
 	if resp.StatusCode != 503 || errorCode(body) != "no_leader" {

@@ -137,7 +137,14 @@ func decodeRemoteError(status int, body []byte) error {
 		return domain.InvalidArgument("%s", msg)
 	case "unavailable":
 		return fmt.Errorf("%w: %s", domain.ErrUnavailable, msg)
+	case "request_too_large":
+		return fmt.Errorf("%w: %s", domain.ErrTooLarge, msg)
 	}
+	if status/100 == 4 {
+		// The leader refused the request before proposing it.
+		return domain.InvalidArgument("the leader refused the forwarded request (%d %s): %s", status, e.Error.Code, msg)
+	}
+	// A 5xx may come after the command was appended: the outcome is unknown.
 	return fmt.Errorf("%w: leader answered %d: %s", domain.ErrIndeterminate, status, msg)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -21,6 +22,8 @@ type fsm struct {
 	backend ports.Backend
 	metrics *metrics
 
+	rev atomic.Int64 // the store revision after the last committed batch
+
 	mu        sync.Mutex
 	applied   uint64
 	appliedCh chan struct{} // closed and replaced whenever applied grows
@@ -32,7 +35,9 @@ var (
 
 func newFSM(b ports.Backend, m *metrics) *fsm {
 	idx, _ := b.Applied()
-	return &fsm{backend: b, metrics: m, applied: idx, appliedCh: make(chan struct{})}
+	f := &fsm{backend: b, metrics: m, applied: idx, appliedCh: make(chan struct{})}
+	f.rev.Store(b.Stats().Rev)
+	return f
 }
 
 // Apply applies a single entry. hashicorp/raft calls ApplyBatch instead;
@@ -78,9 +83,11 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		return out
 	}
 	b.SetApplied(last.Index, last.Term)
+	rev := b.Rev()
 	if err := b.Commit(); err != nil {
 		panic(fmt.Errorf("fsm: commit batch ending at %d: %w", last.Index, err))
 	}
+	f.rev.Store(rev)
 	f.setApplied(last.Index)
 	f.metrics.observeBatch(len(logs), time.Since(start))
 	return out
@@ -136,6 +143,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	idx, _ := f.backend.Applied()
+	f.rev.Store(f.backend.Stats().Rev)
 	f.mu.Lock()
 	f.applied = idx
 	close(f.appliedCh)

@@ -328,11 +328,18 @@ func (n *Node) Header() domain.Header {
 	return domain.Header{ClusterID: cid, MemberID: n.memberID, RaftTerm: n.raft.CurrentTerm()}
 }
 
+// Revision returns the store revision this member has applied.
+func (n *Node) Revision() int64 { return n.fsm.rev.Load() }
+
 // MemberID returns this member's ID.
 func (n *Node) MemberID() uint64 { return n.memberID }
 
 // AppliedIndex returns the last Raft index applied to the store.
 func (n *Node) AppliedIndex() uint64 { return n.fsm.appliedIndex() }
+
+// readyLag is how far behind the commit index a member may apply and still
+// be ready.
+const readyLag = 1000
 
 // Ready reports whether the member can serve: it knows a leader and has
 // applied every entry it knows to be committed.
@@ -349,8 +356,10 @@ func (n *Node) Ready() error {
 			return fmt.Errorf("%w: %v", domain.ErrUnavailable, err)
 		}
 	}
-	if applied, commit := n.fsm.appliedIndex(), n.raft.CommitIndex(); applied < commit && n.raft.LastIndex() > applied {
-		return fmt.Errorf("%w: applied %d of %d committed entries", domain.ErrUnavailable, applied, commit)
+	// Entries are always in flight under load; a member is catching up
+	// (after a restart, or from a snapshot) when it is far behind.
+	if applied, commit := n.fsm.appliedIndex(), n.raft.CommitIndex(); commit > applied+readyLag {
+		return fmt.Errorf("%w: catching up: applied %d of %d committed entries", domain.ErrUnavailable, applied, commit)
 	}
 	return nil
 }
@@ -409,8 +418,14 @@ func (n *Node) Members() ([]domain.ClusterMember, error) {
 	return out, nil
 }
 
-// AddMember adds a voting member to the cluster, through the leader.
-func (n *Node) AddMember(ctx context.Context, m domain.Member) error {
+// AddMember adds a voting member to the cluster, through the leader, and
+// returns it with its ID.
+func (n *Node) AddMember(ctx context.Context, m domain.Member) (domain.Member, error) {
+	m.ID = MemberID(m.Name)
+	return m, n.addMember(ctx, m)
+}
+
+func (n *Node) addMember(ctx context.Context, m domain.Member) error {
 	addr, err := hostPort(m.PeerURL)
 	if err != nil {
 		return domain.InvalidArgument("peer_addr: %v", err)

@@ -101,7 +101,7 @@ func check(b ports.Batch, t *domain.TxnRequest, p *path) error {
 			if op.Put.Lease != 0 && !op.Put.IgnoreLease {
 				// Leases are not kept by this version of the store, so no
 				// lease can exist.
-				return fmt.Errorf("put %q with lease %d: %w", op.Put.Key, op.Put.Lease, domain.ErrLeaseNotFound)
+				return fmt.Errorf("lease %d: %w", op.Put.Lease, domain.ErrLeaseNotFound)
 			}
 			if op.Put.IgnoreValue || op.Put.IgnoreLease {
 				rr, err := b.Range(op.Put.Key, nil, ports.RangeOptions{CountOnly: true})
@@ -109,7 +109,7 @@ func check(b ports.Batch, t *domain.TxnRequest, p *path) error {
 					return err
 				}
 				if rr.Count == 0 {
-					return fmt.Errorf("put %q ignoring value or lease: %w", op.Put.Key, domain.ErrKeyNotFound)
+					return fmt.Errorf("ignore_value or ignore_lease needs an existing key: %w", domain.ErrKeyNotFound)
 				}
 			}
 		case op.Range != nil:

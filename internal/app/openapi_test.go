@@ -1,0 +1,884 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
+	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+// The tests in this file hold api/openapi.yaml and the server together: every
+// route of the server is in the document and the other way round, and real
+// requests to real members, with their answers, are validated against it.
+
+const specPath = "../../api/openapi.yaml"
+
+// kvPath is the route of the greedy key parameter: the router matches one
+// path segment only, so requests under it are matched by hand.
+const kvPath = "/v1/kv/"
+
+// loadSpec loads and validates the document, and makes every object schema
+// with properties closed (additionalProperties: false) so that a field the
+// server sends but the document does not describe fails the test. The
+// document itself leaves responses open, for clients' sake.
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(specPath)
+	if err != nil {
+		t.Fatalf("load %s: %v", specPath, err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("%s is not a valid OpenAPI document: %v", specPath, err)
+	}
+	closeSchemas(doc)
+	return doc
+}
+
+func closeSchemas(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var walk func(ref *openapi3.SchemaRef)
+	walk = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
+			no := false
+			s.AdditionalProperties.Has = &no
+		}
+		for _, p := range s.Properties {
+			walk(p)
+		}
+		walk(s.Items)
+		walk(s.Not)
+		for _, list := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+			for _, r := range list {
+				walk(r)
+			}
+		}
+	}
+	for _, s := range doc.Components.Schemas {
+		walk(s)
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, resp := range op.Responses.Map() {
+				if resp.Value == nil {
+					continue
+				}
+				for _, mt := range resp.Value.Content {
+					walk(mt.Schema)
+				}
+			}
+		}
+	}
+}
+
+// specRouter builds a router that matches requests sent to the members.
+func specRouter(t *testing.T, doc *openapi3.T, ms []*member) routers.Router {
+	t.Helper()
+	doc.Servers = nil
+	for _, m := range ms {
+		doc.Servers = append(doc.Servers, &openapi3.Server{URL: m.URL})
+	}
+	r, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	return r
+}
+
+func TestOpenAPI_Routes(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, nil, nil, nil)
+	mux, ok := api.Handler().(chi.Routes)
+	if !ok {
+		t.Fatalf("the API handler is a %T, not a chi router", api.Handler())
+	}
+	served := map[string]bool{}
+	err := chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if route == kvPath+"*" {
+			route = kvPath + "{key}"
+		}
+		served[method+" "+route] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	for _, r := range sortedKeys(served) {
+		if !documented[r] {
+			t.Errorf("the server serves %s, which %s does not document", r, specPath)
+		}
+	}
+	for _, r := range sortedKeys(documented) {
+		// chi's /v1/kv/* serves the empty key (/v1/kv/) too.
+		if !served[strings.Replace(r, " "+kvPath+"{key}", " "+kvPath, 1)] && !served[strings.Replace(r, " "+kvPath, " "+kvPath+"{key}", 1)] && !served[r] {
+			t.Errorf("%s documents %s, which the server does not serve", specPath, r)
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// reqExpect is what the document must say of a case's request.
+type reqExpect int
+
+const (
+	reqValid     reqExpect = iota // the request must validate
+	reqInvalid                    // the document too must reject it
+	reqUnchecked                  // the document cannot tell (e.g. an unknown query parameter)
+)
+
+// routeExpect is whether the document has the case's path and method.
+type routeExpect int
+
+const (
+	routeFound routeExpect = iota
+	routeNoPath
+	routeNoMethod
+)
+
+// apiCase is one real request and what must come back.
+type apiCase struct {
+	name        string
+	member      int // index of the member to ask
+	method      string
+	target      string // path and query, relative to the member's URL
+	contentType string
+	accept      string
+	body        string
+	chunked     bool // send the body without a Content-Length
+	status      int
+	code        string // the error code, for an error answer
+	req         reqExpect
+	route       routeExpect
+	check       func(t *testing.T, r *apiResult)
+}
+
+// apiResult is a member's answer.
+type apiResult struct {
+	status int
+	header http.Header
+	body   []byte
+	json   map[string]any
+}
+
+// kvs returns the "kvs" array of a range answer.
+func (r *apiResult) kvs(t *testing.T) []map[string]any {
+	t.Helper()
+	raw, _ := r.json["kvs"].([]any)
+	out := make([]map[string]any, len(raw))
+	for i, v := range raw {
+		out[i], _ = v.(map[string]any)
+	}
+	return out
+}
+
+// num returns a JSON number found by following path (object keys and
+// array indexes).
+func (r *apiResult) num(t *testing.T, path ...any) int64 {
+	t.Helper()
+	v := r.get(t, path...)
+	f, ok := v.(float64)
+	if !ok {
+		t.Fatalf("%v is %v, not a number; body %s", path, v, r.body)
+	}
+	return int64(f)
+}
+
+func (r *apiResult) str(t *testing.T, path ...any) string {
+	t.Helper()
+	v := r.get(t, path...)
+	s, ok := v.(string)
+	if !ok {
+		t.Fatalf("%v is %v, not a string; body %s", path, v, r.body)
+	}
+	return s
+}
+
+func (r *apiResult) has(path ...any) bool {
+	var v any = r.json
+	for _, p := range path {
+		switch p := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			if v, ok = m[p]; !ok {
+				return false
+			}
+		case int:
+			a, ok := v.([]any)
+			if !ok || p >= len(a) {
+				return false
+			}
+			v = a[p]
+		}
+	}
+	return true
+}
+
+func (r *apiResult) get(t *testing.T, path ...any) any {
+	t.Helper()
+	if !r.has(path...) {
+		t.Fatalf("no %v in %s", path, r.body)
+	}
+	var v any = r.json
+	for _, p := range path {
+		switch p := p.(type) {
+		case string:
+			v = v.(map[string]any)[p]
+		case int:
+			v = v.([]any)[p]
+		}
+	}
+	return v
+}
+
+// send sends c's request to the member at base.
+func send(t *testing.T, base string, c apiCase) *apiResult {
+	t.Helper()
+	var body io.Reader = strings.NewReader(c.body)
+	if c.chunked {
+		body = io.MultiReader(strings.NewReader(c.body))
+	}
+	req, err := http.NewRequest(c.method, base+c.target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.contentType != "" {
+		req.Header.Set("Content-Type", c.contentType)
+	}
+	if c.accept != "" {
+		req.Header.Set("Accept", c.accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.method, c.target, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &apiResult{status: resp.StatusCode, header: resp.Header, body: b}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(b, &res.json); err != nil {
+			t.Fatalf("%s %s: the answer is not JSON: %v: %s", c.method, c.target, err, b)
+		}
+	}
+	return res
+}
+
+// runCase sends c to ms[c.member], checks the status and error code, and
+// validates the request and the answer against the document.
+func runCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member, c apiCase) *apiResult {
+	t.Helper()
+	base := ms[c.member].URL
+	res := send(t, base, c)
+	if res.status != c.status {
+		t.Fatalf("%s %s: status %d, want %d; body %s", c.method, c.target, res.status, c.status, res.body)
+	}
+	if c.code != "" {
+		if got, _ := res.json["error"].(map[string]any)["code"].(string); got != c.code {
+			t.Fatalf("%s %s: error code %q, want %q; body %s", c.method, c.target, got, c.code, res.body)
+		}
+	} else if res.json["error"] != nil {
+		t.Fatalf("%s %s: unexpected error body %s", c.method, c.target, res.body)
+	}
+
+	// Find the route as a client library would, the key by hand.
+	vreq, err := http.NewRequest(c.method, base+c.target, strings.NewReader(c.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.contentType != "" {
+		vreq.Header.Set("Content-Type", c.contentType)
+	}
+	if c.accept != "" {
+		vreq.Header.Set("Accept", c.accept)
+	}
+	route, params, err := findRoute(router, vreq)
+	switch c.route {
+	case routeNoPath:
+		if !errors.Is(err, routers.ErrPathNotFound) {
+			t.Fatalf("%s %s: the document should not have this path (router: %v)", c.method, c.target, err)
+		}
+		return res
+	case routeNoMethod:
+		if !errors.Is(err, routers.ErrMethodNotAllowed) {
+			t.Fatalf("%s %s: the document should have this path without this method (router: %v)", c.method, c.target, err)
+		}
+		return res
+	}
+	if err != nil {
+		t.Fatalf("%s %s: no route in the document: %v", c.method, c.target, err)
+	}
+
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: opts}
+	err = openapi3filter.ValidateRequest(context.Background(), in)
+	switch {
+	case c.req == reqValid && err != nil:
+		t.Fatalf("%s %s: the document rejects this request: %v", c.method, c.target, err)
+	case c.req == reqInvalid && err == nil:
+		t.Fatalf("%s %s: the server rejects this request (%d) but the document accepts it", c.method, c.target, res.status)
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 res.status,
+		Header:                 res.header,
+		Body:                   io.NopCloser(bytes.NewReader(res.body)),
+		Options:                opts,
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		t.Fatalf("%s %s: the answer (%d) does not match the document: %v\nbody: %s", c.method, c.target, res.status, err, res.body)
+	}
+
+	// The header's revision is the X-Cairn-Revision header.
+	if res.has("header", "revision") {
+		want := strconv.FormatInt(res.num(t, "header", "revision"), 10)
+		if got := res.header.Get("X-Cairn-Revision"); got != want {
+			t.Fatalf("%s %s: X-Cairn-Revision %q, header.revision %s", c.method, c.target, got, want)
+		}
+	}
+	if res.status == http.StatusServiceUnavailable && res.header.Get("Retry-After") == "" {
+		t.Fatalf("%s %s: 503 without Retry-After", c.method, c.target)
+	}
+	if c.check != nil {
+		c.check(t, res)
+	}
+	return res
+}
+
+// findRoute matches req against the document. A key under /v1/kv/ may hold
+// '/' or be empty, which a path template cannot match, so the route is
+// found with a stand-in key and the real (escaped) key put back.
+func findRoute(router routers.Router, req *http.Request) (*routers.Route, map[string]string, error) {
+	escaped := req.URL.EscapedPath()
+	if !strings.HasPrefix(escaped, kvPath) || escaped == kvPath {
+		return router.FindRoute(req)
+	}
+	key, err := url.PathUnescape(escaped[len(kvPath):])
+	if err != nil {
+		return nil, nil, err
+	}
+	probe := req.Clone(req.Context())
+	u := *req.URL
+	u.Path, u.RawPath = kvPath+"key", ""
+	probe.URL = &u
+	route, params, err := router.FindRoute(probe)
+	if err != nil {
+		return nil, nil, err
+	}
+	params["key"] = key
+	return route, params, nil
+}
+
+// runCases runs the table, each case in parallel with the others.
+func runCases(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member, cases []apiCase) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, c := range cases {
+		if names[c.name] {
+			t.Fatalf("two cases are named %q", c.name)
+		}
+		names[c.name] = true
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			runCase(t, doc, router, ms, c)
+		})
+	}
+}
+
+// step runs a setup request, sequentially, with the same checks as a case.
+func step(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member, c apiCase) *apiResult {
+	t.Helper()
+	var res *apiResult
+	if !t.Run("setup/"+c.name, func(t *testing.T) { res = runCase(t, doc, router, ms, c) }) {
+		t.FailNow()
+	}
+	return res
+}
+
+func put(name, key, value string) apiCase {
+	return apiCase{name: name, method: http.MethodPut, target: "/v1/kv/" + key, body: value,
+		contentType: "application/octet-stream", status: http.StatusOK}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// wantKVs checks the keys of a range answer, in order.
+func wantKVs(keys ...string) func(t *testing.T, r *apiResult) {
+	return func(t *testing.T, r *apiResult) {
+		t.Helper()
+		var got []string
+		for _, kv := range r.kvs(t) {
+			k, _ := kv["key"].(string)
+			got = append(got, k)
+		}
+		if strings.Join(got, ",") != strings.Join(keys, ",") {
+			t.Fatalf("keys %q, want %q; body %s", got, keys, r.body)
+		}
+	}
+}
+
+// checks runs several checks.
+func checks(fs ...func(t *testing.T, r *apiResult)) func(t *testing.T, r *apiResult) {
+	return func(t *testing.T, r *apiResult) {
+		t.Helper()
+		for _, f := range fs {
+			f(t, r)
+		}
+	}
+}
+
+func wantNum(want int64, path ...any) func(t *testing.T, r *apiResult) {
+	return func(t *testing.T, r *apiResult) {
+		t.Helper()
+		if got := r.num(t, path...); got != want {
+			t.Fatalf("%v = %d, want %d; body %s", path, got, want, r.body)
+		}
+	}
+}
+
+func wantStr(want string, path ...any) func(t *testing.T, r *apiResult) {
+	return func(t *testing.T, r *apiResult) {
+		t.Helper()
+		if got := r.str(t, path...); got != want {
+			t.Fatalf("%v = %q, want %q; body %s", path, got, want, r.body)
+		}
+	}
+}
+
+func wantAbsent(path ...any) func(t *testing.T, r *apiResult) {
+	return func(t *testing.T, r *apiResult) {
+		t.Helper()
+		if r.has(path...) {
+			t.Fatalf("%v should be absent; body %s", path, r.body)
+		}
+	}
+}
+
+func wantBody(want string) func(t *testing.T, r *apiResult) {
+	return func(t *testing.T, r *apiResult) {
+		t.Helper()
+		if string(r.body) != want {
+			t.Fatalf("body %q, want %q", r.body, want)
+		}
+	}
+}
+
+// encodedPut is a put command in the forwarding protocol's encoding.
+func encodedPut(t *testing.T, key string) string {
+	t.Helper()
+	cmd, err := raftadapter.EncodeCommand(domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{
+		Success: []domain.Op{{Put: &domain.PutRequest{Key: []byte(key), Value: []byte("v")}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(cmd)
+}
+
+const maxBody = 1572864 // the default --max-request-bytes
+
+func TestOpenAPI_SingleMember(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 1)
+	doc := loadSpec(t)
+	router := specRouter(t, doc, ms)
+	const (
+		ok  = http.StatusOK
+		bad = http.StatusBadRequest
+	)
+	post := func(name, target, body string) apiCase {
+		return apiCase{name: name, method: http.MethodPost, target: target, body: body, contentType: "application/json", status: ok}
+	}
+	rev := func(r *apiResult) int64 { return r.num(t, "header", "revision") }
+
+	// Setup, in order: the state the cases below read.
+	step(t, doc, router, ms, put("Nested", "dir/sub/key", "hello"))
+	for _, k := range []string{"a", "b", "c"} {
+		step(t, doc, router, ms, put("List"+k, "list/"+k, "value of "+k))
+	}
+	oldRev := rev(step(t, doc, router, ms, put("Old1", "old/k", "v1")))
+	compactRev := rev(step(t, doc, router, ms, put("Old2", "old/k", "v2")))
+	c := post("Compact", "/v1/compact", fmt.Sprintf(`{"revision":%d}`, compactRev))
+	c.check = wantNum(compactRev, "header", "revision")
+	step(t, doc, router, ms, c)
+	histRev := rev(step(t, doc, router, ms, put("Hist1", "hist/k", "before")))
+	step(t, doc, router, ms, put("Hist2", "hist/k", "after"))
+	step(t, doc, router, ms, put("Binary", "%FF%FE", "\xff\x00"))
+	step(t, doc, router, ms, put("Binary2", "bin/%FF", "\xff\x01"))
+	casRev := rev(step(t, doc, router, ms, put("Cas", "cas/k", "x")))
+	for _, k := range []string{"del/one", "del/p/1", "del/p/2", "del/r/a", "del/r/b", "delcas/k", "txn/a", "b64/k"} {
+		step(t, doc, router, ms, put("Key"+k, k, "v"))
+	}
+	headRev := rev(step(t, doc, router, ms, put("Head", "head", "h")))
+	// readyz is 503 while an entry is committed but not yet applied, which
+	// a write in flight can cause: ask it while nothing is written.
+	step(t, doc, router, ms, apiCase{name: "Readyz", method: http.MethodGet, target: "/readyz", status: ok})
+
+	bigValue := strings.Repeat("x", maxBody+1)
+	bigTxn := `{"success":[{"put":{"key":"big","value":"` + strings.Repeat("y", maxBody) + `"}}]}`
+	nestedTxn := `{
+		"compare": [
+			{"key": "txn/a", "target": "value", "result": "equal", "value": "v"},
+			{"key": "txn/a", "target": "version", "result": "greater", "version": 0},
+			{"key_base64": "` + b64("txn/a") + `", "target": "mod_revision", "result": "less", "mod_revision": 1000000},
+			{"key": "txn/", "prefix": true, "target": "create_revision", "result": "not_equal", "create_revision": 0},
+			{"key": "txn/a", "range_end": "txn/b", "target": "lease", "result": "equal", "lease": 0}
+		],
+		"success": [
+			{"put": {"key": "txn/b", "value": "2", "prev_kv": true}},
+			{"get": {"key": "txn/", "prefix": true, "keys_only": true, "sort_order": "ascend", "sort_target": "create", "limit": 5}},
+			{"delete": {"key": "txn/gone", "prev_kv": true}},
+			{"txn": {
+				"compare": [{"key": "txn/a", "target": "version", "result": "equal", "version": 1}],
+				"success": [
+					{"get": {"key": "txn/a", "count_only": true}},
+					{"put": {"key": "txn/c", "value_base64": "` + b64("\xff") + `"}},
+					{"txn": {"success": [{"get": {"key": "txn/a"}}]}}
+				],
+				"failure": [{"delete": {"key": "txn/x", "from_key": true}}]
+			}}
+		],
+		"failure": [{"get": {"key": "txn/a"}}]
+	}`
+
+	cases := []apiCase{
+		// GET, single keys.
+		{name: "GetKeyWithSlashes", method: http.MethodGet, target: "/v1/kv/dir/sub/key", status: ok,
+			check: checks(wantKVs("dir/sub/key"), wantStr("hello", "kvs", 0, "value"), wantNum(1, "count"))},
+		{name: "GetMissing", method: http.MethodGet, target: "/v1/kv/no/such/key", status: http.StatusNotFound, code: "key_not_found"},
+		{name: "GetMissingCountOnly", method: http.MethodGet, target: "/v1/kv/no/such/key?count_only=true", status: ok,
+			check: checks(wantNum(0, "count"), wantKVs())},
+		{name: "GetNonUTF8Key", method: http.MethodGet, target: "/v1/kv/%FF%FE", status: ok,
+			check: checks(wantStr(base64.StdEncoding.EncodeToString([]byte{0xff, 0xfe}), "kvs", 0, "key_base64"),
+				wantStr(base64.StdEncoding.EncodeToString([]byte{0xff, 0}), "kvs", 0, "value_base64"), wantAbsent("kvs", 0, "key"))},
+		{name: "GetBase64", method: http.MethodGet, target: "/v1/kv/dir/sub/key?encoding=base64", status: ok,
+			check: checks(wantStr(b64("dir/sub/key"), "kvs", 0, "key"), wantStr(b64("hello"), "kvs", 0, "value"))},
+		{name: "GetRaw", method: http.MethodGet, target: "/v1/kv/dir/sub/key?raw", status: ok,
+			check: checks(wantBody("hello"), func(t *testing.T, r *apiResult) {
+				if r.header.Get("Content-Type") != "application/octet-stream" || r.header.Get("X-Cairn-Version") != "1" {
+					t.Fatalf("raw headers %v", r.header)
+				}
+			})},
+		{name: "GetRawTrue", method: http.MethodGet, target: "/v1/kv/%FF%FE?raw=true", status: ok, check: wantBody("\xff\x00")},
+		{name: "GetAcceptOctets", method: http.MethodGet, target: "/v1/kv/dir/sub/key", accept: "application/octet-stream", status: ok, check: wantBody("hello")},
+		{name: "GetRawMissing", method: http.MethodGet, target: "/v1/kv/nope?raw", status: http.StatusNotFound, code: "key_not_found"},
+		{name: "GetRawRange", method: http.MethodGet, target: "/v1/kv/list/?prefix&raw", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "GetSerializable", method: http.MethodGet, target: "/v1/kv/head?serializable=true", status: ok, check: wantKVs("head")},
+		{name: "GetPastRevision", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/hist/k?revision=%d", histRev), status: ok,
+			check: checks(wantStr("before", "kvs", 0, "value"), wantNum(histRev, "header", "revision"))},
+		{name: "GetCompacted", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/old/k?revision=%d", oldRev), status: http.StatusGone, code: "compacted",
+			check: wantNum(compactRev, "error", "compact_revision")},
+		{name: "GetFutureRevision", method: http.MethodGet, target: "/v1/kv/head?revision=1000000", status: bad, code: "invalid_argument"},
+		{name: "GetEmptyKey", method: http.MethodGet, target: "/v1/kv/", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "DeleteAllRange", method: http.MethodDelete, target: "/v1/kv/?range_end=%00%01", status: ok, check: wantNum(0, "deleted")},
+		// GET, ranges.
+		{name: "GetPrefix", method: http.MethodGet, target: "/v1/kv/list/?prefix=true", status: ok,
+			check: checks(wantKVs("list/a", "list/b", "list/c"), wantNum(3, "count"))},
+		{name: "GetRangeEnd", method: http.MethodGet, target: "/v1/kv/list/a?range_end=list/c", status: ok, check: wantKVs("list/a", "list/b")},
+		{name: "GetFromKey", method: http.MethodGet, target: "/v1/kv/list/b?from_key=true&keys_only=true&limit=2", status: ok,
+			check: checks(wantKVs("list/b", "list/c"), wantAbsent("kvs", 0, "value"), func(t *testing.T, r *apiResult) {
+				if r.json["more"] != true {
+					t.Fatalf("more should be true: %s", r.body)
+				}
+			})},
+		{name: "GetAll", method: http.MethodGet, target: "/v1/kv/?prefix=true&keys_only", status: ok,
+			check: func(t *testing.T, r *apiResult) {
+				if n := r.num(t, "count"); n < 10 {
+					t.Fatalf("count %d: every key should be listed", n)
+				}
+			}},
+		{name: "GetSortLimit", method: http.MethodGet, target: "/v1/kv/list/?prefix&sort_order=descend&sort_target=mod&limit=1", status: ok,
+			check: checks(wantKVs("list/c"), wantNum(3, "count"))},
+		{name: "GetSortValue", method: http.MethodGet, target: "/v1/kv/list/?prefix&sort_target=value&sort_order=ascend", status: ok,
+			check: wantKVs("list/a", "list/b", "list/c")},
+		{name: "GetCountOnly", method: http.MethodGet, target: "/v1/kv/list/?prefix=1&count_only=1", status: ok,
+			check: checks(wantKVs(), wantNum(3, "count"))},
+		{name: "GetFilters", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/?from_key=true&min_mod_revision=%d&max_mod_revision=%d&min_create_revision=1&max_create_revision=%d", headRev, headRev, headRev), status: ok,
+			check: wantKVs("head")},
+		{name: "GetBase64NonUTF8", method: http.MethodGet, target: "/v1/kv/%FF%FE?encoding=base64", status: ok,
+			check: wantStr(base64.StdEncoding.EncodeToString([]byte{0xff, 0xfe}), "kvs", 0, "key")},
+		// GET, bad queries.
+		{name: "GetUnknownParam", method: http.MethodGet, target: "/v1/kv/head?limt=1", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "GetRepeatedParam", method: http.MethodGet, target: "/v1/kv/head?limit=1&limit=2", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "GetNegativeLimit", method: http.MethodGet, target: "/v1/kv/list/?prefix&limit=-1", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "GetBadBool", method: http.MethodGet, target: "/v1/kv/head?serializable=maybe", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "GetBadSortOrder", method: http.MethodGet, target: "/v1/kv/list/?prefix&sort_order=sideways", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "GetBadEncoding", method: http.MethodGet, target: "/v1/kv/head?encoding=hex", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "GetRangeFormsConflict", method: http.MethodGet, target: "/v1/kv/list/?prefix&from_key", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "GetRangeEndBeforeKey", method: http.MethodGet, target: "/v1/kv/list/b?range_end=list/a", status: bad, code: "invalid_argument", req: reqUnchecked},
+
+		// PUT.
+		{name: "PutText", method: http.MethodPut, target: "/v1/kv/put/text", body: "plain text", contentType: "text/plain", status: ok,
+			check: wantAbsent("prev_kv")},
+		{name: "PutJSONDocument", method: http.MethodPut, target: "/v1/kv/put/json", body: `{"a": [1, 2]}`, contentType: "application/json", status: ok},
+		{name: "PutEmptyValue", method: http.MethodPut, target: "/v1/kv/put/empty", status: ok},
+		{name: "PutPrevKv", method: http.MethodPut, target: "/v1/kv/cas/k?prev_kv=true&ignore_lease", body: "y", contentType: "application/octet-stream", status: ok,
+			check: checks(wantStr("cas/k", "prev_kv", "key"), wantNum(casRev, "prev_kv", "mod_revision"))},
+		{name: "PutPrevKvBase64", method: http.MethodPut, target: "/v1/kv/b64/k?prev_kv&encoding=base64", body: "w", contentType: "application/octet-stream", status: ok,
+			check: checks(wantStr(b64("b64/k"), "prev_kv", "key"), wantStr(b64("v"), "prev_kv", "value"))},
+		{name: "PutIfAbsent", method: http.MethodPut, target: "/v1/kv/put/new?if_mod_revision=0", body: "n", contentType: "application/octet-stream", status: ok},
+		{name: "PutIfModRevisionFails", method: http.MethodPut, target: "/v1/kv/delcas/k?if_mod_revision=1", body: "z", contentType: "application/octet-stream",
+			status: http.StatusPreconditionFailed, code: "precondition_failed", check: checks(wantStr("delcas/k", "kv", "key"), wantStr("v", "kv", "value"))},
+		{name: "PutIfModRevisionMissingKey", method: http.MethodPut, target: "/v1/kv/put/absent?if_mod_revision=5", body: "z", contentType: "application/octet-stream",
+			status: http.StatusPreconditionFailed, code: "precondition_failed", check: wantAbsent("kv")},
+		{name: "PutLeaseNotFound", method: http.MethodPut, target: "/v1/kv/put/leased?lease=12345", body: "z", contentType: "application/octet-stream",
+			status: http.StatusNotFound, code: "lease_not_found"},
+		{name: "PutIgnoreValueMissingKey", method: http.MethodPut, target: "/v1/kv/put/ghost?ignore_value=true", status: http.StatusNotFound, code: "key_not_found"},
+		{name: "PutIgnoreValueWithValue", method: http.MethodPut, target: "/v1/kv/head?ignore_value", body: "x", contentType: "text/plain", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "PutNegativeLease", method: http.MethodPut, target: "/v1/kv/put/x?lease=-1", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "PutEmptyKey", method: http.MethodPut, target: "/v1/kv/", body: "x", contentType: "text/plain", status: bad, code: "invalid_argument", route: routeNoMethod},
+		{name: "PutTooLarge", method: http.MethodPut, target: "/v1/kv/put/big", body: bigValue, contentType: "application/octet-stream",
+			status: http.StatusRequestEntityTooLarge, code: "request_too_large"},
+		{name: "PutTooLargeChunked", method: http.MethodPut, target: "/v1/kv/put/big2", body: bigValue, contentType: "application/octet-stream", chunked: true,
+			status: http.StatusRequestEntityTooLarge, code: "request_too_large"},
+
+		// DELETE.
+		{name: "DeleteOne", method: http.MethodDelete, target: "/v1/kv/del/one?prev_kv=true", status: ok,
+			check: checks(wantNum(1, "deleted"), wantStr("del/one", "prev_kvs", 0, "key"))},
+		{name: "DeletePrefix", method: http.MethodDelete, target: "/v1/kv/del/p/?prefix", status: ok, check: checks(wantNum(2, "deleted"), wantAbsent("prev_kvs"))},
+		{name: "DeleteRangeBase64", method: http.MethodDelete, target: "/v1/kv/del/r/a?range_end=del/r/z&prev_kv&encoding=base64", status: ok,
+			check: checks(wantNum(2, "deleted"), wantStr(b64("del/r/a"), "prev_kvs", 0, "key"))},
+		{name: "DeleteMissing", method: http.MethodDelete, target: "/v1/kv/del/none?prev_kv", status: ok, check: checks(wantNum(0, "deleted"), wantAbsent("prev_kvs"))},
+		{name: "DeleteIfModRevisionFails", method: http.MethodDelete, target: "/v1/kv/delcas/k?if_mod_revision=2", status: http.StatusPreconditionFailed,
+			code: "precondition_failed", check: wantStr("delcas/k", "kv", "key")},
+		{name: "DeleteIfModRevisionRange", method: http.MethodDelete, target: "/v1/kv/del/?prefix&if_mod_revision=2", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "DeleteUnknownParam", method: http.MethodDelete, target: "/v1/kv/head?limit=1", status: bad, code: "invalid_argument", req: reqUnchecked},
+
+		// POST /v1/txn.
+		{name: "TxnNested", method: http.MethodPost, target: "/v1/txn", body: nestedTxn, contentType: "application/json", status: ok,
+			check: checks(func(t *testing.T, r *apiResult) {
+				if r.json["succeeded"] != true {
+					t.Fatalf("txn should succeed: %s", r.body)
+				}
+			}, wantStr("txn/a", "responses", 1, "get", "kvs", 0, "key"), wantAbsent("responses", 1, "get", "kvs", 0, "value"),
+				wantNum(0, "responses", 2, "delete", "deleted"), wantNum(1, "responses", 3, "txn", "responses", 0, "get", "count"),
+				wantStr("v", "responses", 3, "txn", "responses", 2, "txn", "responses", 0, "get", "kvs", 0, "value"))},
+		{name: "TxnFailureBranch", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: ok,
+			body: `{"compare":[{"key":"txn/a","target":"value","result":"equal","value":"nope"}],"success":[{"delete":{"key":"txn/a"}}],"failure":[{"get":{"key":"txn/a"}},{"put":{"key":"txn/f","value":"f","prev_kv":true}}]}`,
+			check: checks(func(t *testing.T, r *apiResult) {
+				if r.json["succeeded"] != false {
+					t.Fatalf("txn should fail its compare: %s", r.body)
+				}
+			}, wantStr("v", "responses", 0, "get", "kvs", 0, "value"), wantAbsent("responses", 1, "put", "prev_kv"))},
+		{name: "TxnEmpty", method: http.MethodPost, target: "/v1/txn", body: `{}`, contentType: "application/json", status: ok},
+		{name: "TxnBase64", method: http.MethodPost, target: "/v1/txn?encoding=base64", contentType: "application/json", status: ok,
+			body:  `{"success":[{"put":{"key":"` + b64("txn/b64") + `","value":"` + b64("\xff") + `"}},{"get":{"key":"` + b64("b64/") + `","range_end":"` + b64("b64/z") + `"}}]}`,
+			check: wantStr(b64("b64/k"), "responses", 1, "get", "kvs", 0, "key")},
+		{name: "TxnDeletePrevKvs", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: ok,
+			body: `{"success":[{"delete":{"key":"bin/","range_end_base64":"` + b64("bin/\xff\xff") + `","prev_kv":true}}]}`,
+			check: checks(wantNum(1, "responses", 0, "delete", "deleted"), wantStr(b64("bin/\xff"), "responses", 0, "delete", "prev_kvs", 0, "key_base64"),
+				wantStr(b64("\xff\x01"), "responses", 0, "delete", "prev_kvs", 0, "value_base64"))},
+		{name: "TxnGetCompacted", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: http.StatusGone, code: "compacted",
+			body: fmt.Sprintf(`{"success":[{"get":{"key":"old/k","revision":%d}}]}`, oldRev)},
+		{name: "TxnLeaseNotFound", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: http.StatusNotFound, code: "lease_not_found",
+			body: `{"success":[{"put":{"key":"txn/l","lease":777}}]}`},
+		{name: "TxnMalformedJSON", method: http.MethodPost, target: "/v1/txn", body: `{"success":[`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnUnknownField", method: http.MethodPost, target: "/v1/txn", body: `{"succes":[]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnUnknownNestedField", method: http.MethodPost, target: "/v1/txn", body: `{"success":[{"put":{"key":"k","val":"v"}}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnWrongType", method: http.MethodPost, target: "/v1/txn", body: `{"success":[{"put":{"key":"k","value":1}}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnEmptyBody", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnTrailingData", method: http.MethodPost, target: "/v1/txn", body: `{} {}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "TxnTwoOpsInOne", method: http.MethodPost, target: "/v1/txn", body: `{"success":[{"get":{"key":"a"},"delete":{"key":"a"}}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnEmptyOp", method: http.MethodPost, target: "/v1/txn", body: `{"success":[{}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnCompareNoTarget", method: http.MethodPost, target: "/v1/txn", body: `{"compare":[{"key":"a","result":"equal"}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnCompareNoKey", method: http.MethodPost, target: "/v1/txn", body: `{"compare":[{"target":"version","result":"equal","version":1}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "TxnCompareNoOperand", method: http.MethodPost, target: "/v1/txn", body: `{"compare":[{"key":"a","target":"version","result":"equal"}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "TxnSameKeyTwice", method: http.MethodPost, target: "/v1/txn", body: `{"success":[{"put":{"key":"a"}},{"put":{"key":"a"}}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "TxnBadBase64", method: http.MethodPost, target: "/v1/txn?encoding=base64", body: `{"success":[{"put":{"key":"!!"}}]}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "TxnTooLarge", method: http.MethodPost, target: "/v1/txn", body: bigTxn, contentType: "application/json", status: http.StatusRequestEntityTooLarge, code: "request_too_large"},
+
+		// POST /v1/compact.
+		{name: "CompactAlreadyCompacted", method: http.MethodPost, target: "/v1/compact", body: fmt.Sprintf(`{"revision":%d}`, oldRev), contentType: "application/json",
+			status: http.StatusGone, code: "compacted", check: wantNum(compactRev, "error", "compact_revision")},
+		{name: "CompactFuture", method: http.MethodPost, target: "/v1/compact", body: `{"revision":1000000}`, contentType: "application/json", status: bad, code: "invalid_argument"},
+		{name: "CompactZero", method: http.MethodPost, target: "/v1/compact", body: `{"revision":0}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "CompactMissingRevision", method: http.MethodPost, target: "/v1/compact", body: `{}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "CompactUnknownField", method: http.MethodPost, target: "/v1/compact", body: `{"revision":1,"physical":true}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "CompactString", method: http.MethodPost, target: "/v1/compact", body: `{"revision":"1"}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+
+		// Cluster and maintenance.
+		{name: "Status", method: http.MethodGet, target: "/v1/status", status: ok,
+			check: checks(wantStr("n1", "name"), wantStr("n1", "leader_name"), wantNum(compactRev, "compact_revision"))},
+		{name: "StatusUnknownParam", method: http.MethodGet, target: "/v1/status?verbose=1", status: bad, code: "invalid_argument", req: reqUnchecked},
+		{name: "Members", method: http.MethodGet, target: "/v1/cluster/members", status: ok,
+			check: checks(wantStr("n1", "members", 0, "name"), func(t *testing.T, r *apiResult) {
+				if r.get(t, "members", 0, "is_leader") != true {
+					t.Fatalf("the only member should lead: %s", r.body)
+				}
+			})},
+		{name: "AddMemberNoName", method: http.MethodPost, target: "/v1/cluster/members", body: `{"peer_addr":"127.0.0.1:1"}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "AddMemberLearner", method: http.MethodPost, target: "/v1/cluster/members", body: `{"name":"l","peer_addr":"127.0.0.1:1","learner":true}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "AddMemberMalformed", method: http.MethodPost, target: "/v1/cluster/members", body: `{"name":`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "Hash", method: http.MethodGet, target: "/v1/maintenance/hash", status: ok, check: wantNum(compactRev, "compact_revision")},
+		{name: "HashAtRevision", method: http.MethodGet, target: fmt.Sprintf("/v1/maintenance/hash?revision=%d&serializable", histRev), status: ok, check: wantNum(histRev, "revision")},
+		{name: "HashCompacted", method: http.MethodGet, target: fmt.Sprintf("/v1/maintenance/hash?revision=%d", oldRev), status: http.StatusGone, code: "compacted"},
+		{name: "HashFuture", method: http.MethodGet, target: "/v1/maintenance/hash?revision=1000000", status: bad, code: "invalid_argument"},
+
+		// The forwarding protocol, on the leader.
+		{name: "ReadIndex", method: http.MethodGet, target: "/v1/internal/read_index", status: ok},
+		{name: "ProposeGarbage", method: http.MethodPost, target: "/v1/internal/propose", body: "garbage", contentType: "application/octet-stream", status: bad, code: "invalid_argument"},
+		{name: "Propose", method: http.MethodPost, target: "/v1/internal/propose", body: encodedPut(t, "internal/k"), contentType: "application/octet-stream", status: ok},
+
+		// Health.
+		{name: "Healthz", method: http.MethodGet, target: "/healthz", status: ok},
+		{name: "Metrics", method: http.MethodGet, target: "/metrics", status: ok, check: func(t *testing.T, r *apiResult) {
+			if !bytes.Contains(r.body, []byte("cairn_http_requests_total")) {
+				t.Fatalf("no cairn_http_requests_total in the metrics")
+			}
+		}},
+
+		// Outside the document.
+		{name: "UnknownPath", method: http.MethodGet, target: "/v1/nope", status: http.StatusNotFound, code: "not_found", route: routeNoPath},
+		{name: "MethodNotAllowed", method: http.MethodPost, target: "/v1/status", status: http.StatusMethodNotAllowed, code: "method_not_allowed", route: routeNoMethod},
+	}
+	runCases(t, doc, router, ms, cases)
+}
+
+// TestOpenAPI_Followers validates answers that a member gives when it must
+// forward to the leader, and the forwarding protocol's refusals.
+func TestOpenAPI_Followers(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 3)
+	doc := loadSpec(t)
+	router := specRouter(t, doc, ms)
+
+	// Find a follower.
+	follower := -1
+	waitFor(t, 10*time.Second, "a follower that knows the leader", func() bool {
+		for i, m := range ms {
+			code, body := do(t, http.MethodGet, m.URL+"/v1/status", "")
+			var st struct {
+				MemberID uint64 `json:"member_id"`
+				Leader   uint64 `json:"leader"`
+			}
+			if code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Leader != 0 && st.Leader != st.MemberID {
+				follower = i
+				return true
+			}
+		}
+		return false
+	})
+	f := func(c apiCase) apiCase {
+		c.member = follower
+		return c
+	}
+	step(t, doc, router, ms, f(apiCase{name: "Readyz", method: http.MethodGet, target: "/readyz", status: http.StatusOK}))
+	step(t, doc, router, ms, f(put("Put", "f/k", "v1")))
+	oldRev := step(t, doc, router, ms, f(put("Put2", "f/k", "v2"))).num(t, "header", "revision")
+	newRev := step(t, doc, router, ms, f(put("Put3", "f/k", "v3"))).num(t, "header", "revision")
+	step(t, doc, router, ms, f(apiCase{name: "Compact", method: http.MethodPost, target: "/v1/compact",
+		body: fmt.Sprintf(`{"revision":%d}`, newRev), contentType: "application/json", status: http.StatusOK}))
+
+	runCases(t, doc, router, ms, []apiCase{
+		f(apiCase{name: "Get", method: http.MethodGet, target: "/v1/kv/f/k", status: http.StatusOK, check: wantStr("v3", "kvs", 0, "value")}),
+		f(apiCase{name: "GetSerializable", method: http.MethodGet, target: "/v1/kv/f/?prefix&serializable", status: http.StatusOK}),
+		f(apiCase{name: "GetMissing", method: http.MethodGet, target: "/v1/kv/f/none", status: http.StatusNotFound, code: "key_not_found"}),
+		f(apiCase{name: "GetCompacted", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/f/k?revision=%d", oldRev), status: http.StatusGone, code: "compacted"}),
+		f(apiCase{name: "PutPrecondition", method: http.MethodPut, target: "/v1/kv/f/k?if_mod_revision=1&prev_kv", body: "x", contentType: "text/plain",
+			status: http.StatusPreconditionFailed, code: "precondition_failed", check: wantNum(newRev, "kv", "mod_revision")}),
+		f(apiCase{name: "PutLeaseNotFound", method: http.MethodPut, target: "/v1/kv/f/l?lease=99", status: http.StatusNotFound, code: "lease_not_found"}),
+		f(apiCase{name: "Delete", method: http.MethodDelete, target: "/v1/kv/f/gone?prev_kv", status: http.StatusOK, check: wantNum(0, "deleted")}),
+		f(apiCase{name: "Txn", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: http.StatusOK,
+			body:  `{"compare":[{"key":"f/k","target":"value","result":"equal","value":"v3"}],"success":[{"put":{"key":"f/t","value":"t"}},{"txn":{"success":[{"get":{"key":"f/k"}}]}}]}`,
+			check: wantStr("v3", "responses", 1, "txn", "responses", 0, "get", "kvs", 0, "value")}),
+		f(apiCase{name: "TxnInvalid", method: http.MethodPost, target: "/v1/txn", contentType: "application/json", status: http.StatusBadRequest, code: "invalid_argument",
+			body: `{"success":[{"put":{"key":"a"}},{"put":{"key":"a"}}]}`, req: reqUnchecked}),
+		f(apiCase{name: "CompactCompacted", method: http.MethodPost, target: "/v1/compact", body: fmt.Sprintf(`{"revision":%d}`, oldRev), contentType: "application/json",
+			status: http.StatusGone, code: "compacted", check: wantNum(newRev, "error", "compact_revision")}),
+		f(apiCase{name: "CompactFuture", method: http.MethodPost, target: "/v1/compact", body: `{"revision":1000000}`, contentType: "application/json",
+			status: http.StatusBadRequest, code: "invalid_argument"}),
+		f(apiCase{name: "Status", method: http.MethodGet, target: "/v1/status", status: http.StatusOK}),
+		f(apiCase{name: "Members", method: http.MethodGet, target: "/v1/cluster/members", status: http.StatusOK, check: func(t *testing.T, r *apiResult) {
+			if n := len(r.get(t, "members").([]any)); n != 3 {
+				t.Fatalf("%d members, want 3: %s", n, r.body)
+			}
+		}}),
+		f(apiCase{name: "Hash", method: http.MethodGet, target: "/v1/maintenance/hash", status: http.StatusOK}),
+		f(apiCase{name: "ReadIndexNotLeader", method: http.MethodGet, target: "/v1/internal/read_index", status: http.StatusServiceUnavailable, code: "not_leader"}),
+		f(apiCase{name: "ProposeNotLeader", method: http.MethodPost, target: "/v1/internal/propose", body: encodedPut(t, "f/internal"), contentType: "application/octet-stream",
+			status: http.StatusServiceUnavailable, code: "not_leader"}),
+	})
+}
+
+// TestOpenAPI_AddMember validates the 201 of POST /v1/cluster/members with
+// a real member that waits to be added.
+func TestOpenAPI_AddMember(t *testing.T) {
+	t.Parallel()
+	peers := []Peer{
+		{Name: "n1", URL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))},
+		{Name: "n2", URL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))},
+	}
+	n1 := startMember(t, testConfig(t, "n1", t.TempDir(), freePort(t), peers[:1]))
+	waitReady(t, n1.URL, 20*time.Second)
+	cfg := testConfig(t, "n2", t.TempDir(), freePort(t), peers)
+	cfg.InitialClusterState = "existing"
+	n2 := startMember(t, cfg)
+	all := []*member{n1, n2}
+	doc := loadSpec(t)
+	router := specRouter(t, doc, all)
+
+	body, err := json.Marshal(map[string]any{"name": "n2", "peer_addr": peers[1].URL, "client_urls": []string{n2.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, doc, router, all, apiCase{name: "Add", method: http.MethodPost, target: "/v1/cluster/members", body: string(body),
+		contentType: "application/json", status: http.StatusCreated, check: wantStr("n2", "member", "name")})
+	// readyz says 200 on n2 before it has received the configuration, so
+	// wait for the configuration itself.
+	waitFor(t, 20*time.Second, "n2 to know both members", func() bool {
+		code, body := do(t, http.MethodGet, n2.URL+"/v1/cluster/members", "")
+		return code == http.StatusOK && strings.Count(body, `"name"`) == 2
+	})
+	runCases(t, doc, router, all, []apiCase{
+		{name: "Members", member: 1, method: http.MethodGet, target: "/v1/cluster/members", status: http.StatusOK,
+			check: checks(wantStr("n2", "members", 1, "name"), wantStr(peers[1].URL, "members", 1, "peer_addr"))},
+		{name: "Status", member: 1, method: http.MethodGet, target: "/v1/status", status: http.StatusOK, check: wantStr("n1", "leader_name")},
+	})
+}
