@@ -104,6 +104,7 @@ type Node struct {
 	raft      *hraft.Raft
 	logs      *raftboltdb.BoltStore
 	trans     *hraft.NetworkTransport
+	stream    *tcpStreamLayer
 	log       zerolog.Logger
 	metrics   *metrics
 	fwd       *forwarder
@@ -186,6 +187,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		logs.Close()
 		return nil, err
 	}
+	n.stream = stream
 	n.trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 4,
@@ -293,6 +295,27 @@ func (n *Node) handOver() {
 		return
 	}
 	n.log.Info().Str("to", n.Leader()).Msg("handed leadership over before shutdown")
+}
+
+// Partition cuts this member's Raft traffic to the peers with the given
+// names, as a network partition would (nil heals it). It is for fault
+// injection in tests; the peers must be cut off from this member too for a
+// symmetric partition.
+func (n *Node) Partition(peers []string) error {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	var addrs []string
+	for _, s := range f.Configuration().Servers {
+		for _, p := range peers {
+			if string(s.ID) == p {
+				addrs = append(addrs, string(s.Address))
+			}
+		}
+	}
+	n.stream.partition(addrs)
+	return nil
 }
 
 // hostPort turns a peer URL (or a bare host:port) into host:port.
