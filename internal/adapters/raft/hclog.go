@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/rs/zerolog"
@@ -42,9 +43,30 @@ func (l *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	all := append(append([]any(nil), l.args...), args...)
 	for i := 0; i+1 < len(all); i += 2 {
-		ev = ev.Interface(fmt.Sprint(all[i]), all[i+1])
+		ev = field(ev, fmt.Sprint(all[i]), all[i+1])
 	}
 	ev.Msg(msg)
+}
+
+// field adds one of hashicorp/raft's key-value pairs to ev in a readable
+// form: errors and Stringers as text, hclog.Fmt values formatted.
+func field(ev *zerolog.Event, key string, v any) *zerolog.Event {
+	switch v := v.(type) {
+	case hclog.Format:
+		if len(v) > 0 {
+			if f, ok := v[0].(string); ok {
+				return ev.Str(key, fmt.Sprintf(f, v[1:]...))
+			}
+		}
+		return ev.Str(key, fmt.Sprint(v...))
+	case error:
+		return ev.AnErr(key, v)
+	case fmt.Stringer:
+		return ev.Stringer(key, v)
+	case string, bool, int, int64, uint64, uint32, float64, time.Duration:
+		return ev.Interface(key, v)
+	}
+	return ev.Str(key, fmt.Sprintf("%+v", v))
 }
 
 func (l *hclogAdapter) Trace(msg string, args ...any) { l.Log(hclog.Trace, msg, args...) }
