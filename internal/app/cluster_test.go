@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -234,5 +235,65 @@ func TestCluster_NoQuorum(t *testing.T) {
 	// A linearizable one cannot.
 	if code, _ := do(t, http.MethodGet, ms[0].URL+"/v1/kv/k", ""); code != 503 && code != 504 {
 		t.Fatalf("linearizable read without quorum: %d, want 503 or 504", code)
+	}
+}
+
+// metricValue scrapes one unlabelled metric from a member.
+func metricValue(t testing.TB, url, name string) float64 {
+	t.Helper()
+	code, body := do(t, http.MethodGet, url+"/metrics", "")
+	if code != 200 {
+		t.Fatalf("metrics: %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+// TestCluster_FollowerReadsShareRounds sends concurrent linearizable reads
+// to a follower: they must share read index requests to the leader rather
+// than make one each, and every one must see a write acknowledged before.
+func TestCluster_FollowerReadsShareRounds(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 3)
+	li := leaderIndex(t, ms, 10*time.Second)
+	follower := ms[(li+1)%3]
+	mustPut(t, ms[li].URL, "k", "v")
+	before := metricValue(t, follower.URL, "cairn_read_index_remote_rounds_total")
+	const readers = 100
+	errc := make(chan error, readers)
+	for i := 0; i < readers; i++ {
+		go func() {
+			resp, err := http.Get(follower.URL + "/v1/kv/k?raw")
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(b) != "v" {
+				errc <- fmt.Errorf("read: %d %q", resp.StatusCode, b)
+				return
+			}
+			errc <- nil
+		}()
+	}
+	for i := 0; i < readers; i++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rounds := metricValue(t, follower.URL, "cairn_read_index_remote_rounds_total") - before
+	t.Logf("%d concurrent reads on a follower took %v read index requests to the leader", readers, rounds)
+	if rounds >= readers {
+		t.Fatalf("%v read index requests for %d reads: they are not shared", rounds, readers)
 	}
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	leaderChanges prometheus.Counter
 	readRounds    prometheus.Counter
 	readIndexes   prometheus.Counter
+	remoteRounds  prometheus.Counter
 	forwarded     *prometheus.CounterVec
 }
 
@@ -38,7 +39,10 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 			Name: "cairn_read_index_rounds_total", Help: "Leadership confirmation rounds for linearizable reads.",
 		}),
 		readIndexes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cairn_read_index_requests_total", Help: "Linearizable read points served by this member as leader.",
+			Name: "cairn_read_index_requests_total", Help: "Reads whose read point this member confirmed as leader (its own and its followers' rounds).",
+		}),
+		remoteRounds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_read_index_remote_rounds_total", Help: "Read index requests this member sent to the leader for its queued linearizable reads.",
 		}),
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_forwarded_requests_total", Help: "Requests this member forwarded to the leader, by kind and outcome.",
@@ -50,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	reg.MustRegister(m.batchSize, m.batchLatency, m.leaderChanges, m.readRounds, m.readIndexes, m.forwarded,
+	reg.MustRegister(m.batchSize, m.batchLatency, m.leaderChanges, m.readRounds, m.readIndexes, m.remoteRounds, m.forwarded,
 		gauge("cairn_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			return float64(n.raft.State())
 		}),

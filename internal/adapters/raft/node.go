@@ -114,7 +114,8 @@ type Node struct {
 	readyTerm uint64        // term whose start this member, as leader, has applied
 	readyCh   chan struct{} // closed and replaced when readyTerm changes
 
-	readCh chan chan readIndexResult
+	readCh       chan chan readIndexResult // reads waiting for a leader round
+	remoteReadCh chan chan readIndexResult // reads waiting for a follower round
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -152,13 +153,14 @@ func ClusterID(peers []Peer) uint64 {
 func New(cfg Config, b ports.Backend) (*Node, error) {
 	cfg.setDefaults()
 	n := &Node{
-		cfg:      cfg,
-		memberID: MemberID(cfg.Name),
-		backend:  b,
-		log:      cfg.Logger.With().Str("component", "raft").Logger(),
-		readyCh:  make(chan struct{}),
-		readCh:   make(chan chan readIndexResult, 4096),
-		done:     make(chan struct{}),
+		cfg:          cfg,
+		memberID:     MemberID(cfg.Name),
+		backend:      b,
+		log:          cfg.Logger.With().Str("component", "raft").Logger(),
+		readyCh:      make(chan struct{}),
+		readCh:       make(chan chan readIndexResult, 4096),
+		remoteReadCh: make(chan chan readIndexResult, 4096),
+		done:         make(chan struct{}),
 	}
 	n.clusterID.Store(b.ClusterID())
 	n.fwd = newForwarder(b, cfg.ApplyTimeout)
@@ -245,9 +247,10 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
 	n.raft = r
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.runLeadership()
-	go n.runReadIndex()
+	go n.runRounds(n.readCh, n.leaderRound)
+	go n.runRounds(n.remoteReadCh, n.followerRound)
 	return n, nil
 }
 

@@ -39,15 +39,10 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 		if n.IsLeader() {
 			idx, err = n.LeaderReadIndex(ctx)
 		} else {
-			var leader string
-			leader, err = n.waitLeader(ctx)
-			if err != nil {
+			if _, err = n.waitLeader(ctx); err != nil {
 				return err
 			}
-			if leader == n.cfg.Name {
-				continue
-			}
-			idx, err = n.fwd.readIndex(ctx, leader)
+			idx, err = n.joinRound(ctx, n.remoteReadCh)
 		}
 		if errors.Is(err, domain.ErrNotLeader) {
 			last = err
@@ -72,9 +67,15 @@ func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
 	if err := n.waitReady(ctx); err != nil {
 		return 0, err
 	}
+	return n.joinRound(ctx, n.readCh)
+}
+
+// joinRound queues a read for the next round of rounds and waits for its
+// answer.
+func (n *Node) joinRound(ctx context.Context, rounds chan chan readIndexResult) (uint64, error) {
 	ch := make(chan readIndexResult, 1)
 	select {
-	case n.readCh <- ch:
+	case rounds <- ch:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-n.done:
@@ -90,14 +91,16 @@ func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {
 	}
 }
 
-// runReadIndex serves read index requests in rounds: every request queued
-// when a round starts shares its commit index and its heartbeat round.
-func (n *Node) runReadIndex() {
+// runRounds serves read index requests in rounds: every request queued
+// when a round starts shares its answer. A request that arrives while a
+// round is in flight waits for the next one, so that its read index is
+// always taken after it arrived.
+func (n *Node) runRounds(reqs chan chan readIndexResult, round func(reads int) (uint64, error)) {
 	defer n.wg.Done()
 	batch := make([]chan readIndexResult, 0, 256)
 	for {
 		select {
-		case ch := <-n.readCh:
+		case ch := <-reqs:
 			batch = append(batch[:0], ch)
 		case <-n.done:
 			return
@@ -105,23 +108,43 @@ func (n *Node) runReadIndex() {
 	drain:
 		for {
 			select {
-			case ch := <-n.readCh:
+			case ch := <-reqs:
 				batch = append(batch, ch)
 			default:
 				break drain
 			}
 		}
-		idx := n.raft.CommitIndex()
-		err := mapRaftError(n.raft.VerifyLeader().Error())
-		if errors.Is(err, domain.ErrIndeterminate) {
-			err = domain.ErrNotLeader
-		}
-		n.metrics.readRounds.Inc()
-		n.metrics.readIndexes.Add(float64(len(batch)))
+		idx, err := round(len(batch))
 		for _, ch := range batch {
 			ch <- readIndexResult{index: idx, err: err}
 		}
 	}
+}
+
+// leaderRound takes the commit index and confirms leadership with one
+// heartbeat round.
+func (n *Node) leaderRound(reads int) (uint64, error) {
+	idx := n.raft.CommitIndex()
+	err := mapRaftError(n.raft.VerifyLeader().Error())
+	if errors.Is(err, domain.ErrIndeterminate) {
+		err = domain.ErrNotLeader
+	}
+	n.metrics.readRounds.Inc()
+	n.metrics.readIndexes.Add(float64(reads))
+	return idx, err
+}
+
+// followerRound asks the leader for a read index, once for every read
+// queued on this follower.
+func (n *Node) followerRound(reads int) (uint64, error) {
+	n.metrics.remoteRounds.Inc()
+	leader := n.Leader()
+	if leader == "" || leader == n.cfg.Name {
+		return 0, domain.ErrNotLeader // the caller re-checks and retries
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	defer cancel()
+	return n.fwd.readIndex(ctx, leader)
 }
 
 // waitReady waits until this leader has applied the first entry of its
