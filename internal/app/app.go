@@ -25,6 +25,7 @@ import (
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
 	"github.com/cairnkv/cairn/internal/domain/kv"
+	"github.com/cairnkv/cairn/internal/domain/watch"
 )
 
 // Version is the server's version, reported by /v1/status.
@@ -36,6 +37,7 @@ type App struct {
 	log       zerolog.Logger
 	registry  *prometheus.Registry
 	backend   *boltadapter.Backend
+	hub       *watch.Hub
 	node      *raftadapter.Node
 	listeners []net.Listener
 	servers   []*http.Server
@@ -85,6 +87,9 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	a.backend = backend
 
+	// The watch hub starts at the store's revision; the apply path feeds it.
+	a.hub = watch.NewHub(watch.HubConfig{MaxWatchers: cfg.MaxWatchers}, backend.Stats().Rev)
+
 	peers := make([]raftadapter.Peer, len(cfg.InitialCluster))
 	for i, p := range cfg.InitialCluster {
 		peers[i] = raftadapter.Peer{Name: p.Name, PeerURL: p.URL}
@@ -105,6 +110,8 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Logger:            log,
 		Registerer:        a.registry,
 		Version:           Version,
+		OnCommit:          a.hub.Publish,
+		OnRestore:         a.hub.Reset,
 	}, backend)
 	if err != nil {
 		backend.Close()
@@ -118,7 +125,10 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Logger:          log.With().Str("component", "http").Logger(),
 		Registerer:      a.registry,
 		Gatherer:        a.registry,
-	}, kv.New(node, backend), node, backend)
+		MaxWatchEvents:  cfg.MaxWatchEvents,
+		WatchHeartbeat:  cfg.WatchHeartbeat,
+	}, kv.New(node, backend), node, backend,
+		watch.New(watch.Config{MaxEvents: cfg.MaxWatchEvents}, a.hub, backend, node))
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
 			Handler:           api.Handler(),
@@ -233,6 +243,11 @@ func (a *App) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()
 		var errs []error
+		// Watch streams never end on their own: end them first, so that
+		// the HTTP shutdown only waits for ordinary requests.
+		if a.hub != nil {
+			a.hub.Close()
+		}
 		for _, srv := range a.servers {
 			if err := srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("http shutdown: %w", err))

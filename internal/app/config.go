@@ -27,6 +27,9 @@ type Config struct {
 	RequestTimeout          time.Duration // --request-timeout as a Go duration, default 5s: how long a write waits for Raft before 504
 	SnapshotCount           uint64        // --snapshot-count, default 10000 Raft entries between snapshots
 	ShutdownTimeout         time.Duration // --shutdown-timeout as a Go duration, default 10s
+	MaxWatchers             int           // --max-watchers, default 10000: open watchers per member
+	MaxWatchEvents          int           // --max-watch-events, default 1000: events per watch message
+	WatchHeartbeat          time.Duration // --watch-heartbeat-interval as a Go duration, default 10s
 	ConfigFile              string        // --config-file (or CAIRN_CONFIG_FILE), default none
 
 	// SnapshotInterval is how often Raft checks whether a snapshot is due
@@ -65,6 +68,9 @@ func Defaults() Config {
 		RequestTimeout:      5 * time.Second,
 		SnapshotCount:       10000,
 		ShutdownTimeout:     10 * time.Second,
+		MaxWatchers:         10000,
+		MaxWatchEvents:      1000,
+		WatchHeartbeat:      10 * time.Second,
 	}
 }
 

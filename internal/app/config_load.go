@@ -65,6 +65,12 @@ var options = []option{
 		}},
 	{"shutdown-timeout", false, "10s", "how long a graceful shutdown may take (Go `duration`)",
 		func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDuration(v); return err }},
+	{"max-watchers", false, "10000", "most open watchers (SSE streams and long polls) on this member",
+		func(c *Config, v string) (err error) { c.MaxWatchers, err = strconv.Atoi(v); return numErr(err) }},
+	{"max-watch-events", false, "1000", "most events in one watch message (a larger revision is split)",
+		func(c *Config, v string) (err error) { c.MaxWatchEvents, err = strconv.Atoi(v); return numErr(err) }},
+	{"watch-heartbeat-interval", false, "10s", "how often an idle watch stream gets a heartbeat or progress event (Go `duration`)",
+		func(c *Config, v string) (err error) { c.WatchHeartbeat, err = parseDuration(v); return err }},
 	{"config-file", false, "none", "YAML `file` whose keys are these flag names",
 		func(c *Config, v string) error { c.ConfigFile = v; return nil }},
 }

@@ -50,6 +50,9 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		RequestTimeout:          5 * time.Second,
 		SnapshotCount:           10000,
 		ShutdownTimeout:         10 * time.Second,
+		MaxWatchers:             10000,
+		MaxWatchEvents:          1000,
+		WatchHeartbeat:          10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
@@ -128,6 +131,9 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		RequestTimeout:          2 * time.Second,
 		SnapshotCount:           42,
 		ShutdownTimeout:         3 * time.Second,
+		MaxWatchers:             7,
+		MaxWatchEvents:          9,
+		WatchHeartbeat:          4 * time.Second,
 	}
 	flags := []string{
 		"--name=n1", "--data-dir=/var/lib/cairn",
@@ -138,6 +144,7 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		"--initial-cluster-state=existing", "--log-level=debug", "--log-format=console",
 		"--max-request-bytes=4096", "--heartbeat-interval=50", "--election-timeout=500ms",
 		"--request-timeout=2s", "--snapshot-count=42", "--shutdown-timeout=3s",
+		"--max-watchers=7", "--max-watch-events=9", "--watch-heartbeat-interval=4s",
 	}
 	var environ []string
 	var yaml strings.Builder
@@ -389,6 +396,9 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "RequestBytesLow", modify: func(c *Config) { c.MaxRequestBytes = 1023 }, want: "--max-request-bytes: 1023 is outside"},
 		{name: "RequestBytesHigh", modify: func(c *Config) { c.MaxRequestBytes = 64<<20 + 1 }, want: "--max-request-bytes: 67108865 is outside"},
 		{name: "RequestBytesBounds", modify: func(c *Config) { c.MaxRequestBytes = 1024 }},
+		{name: "MaxWatchersZero", modify: func(c *Config) { c.MaxWatchers = 0 }, want: "--max-watchers: 0 is outside"},
+		{name: "MaxWatchEventsHigh", modify: func(c *Config) { c.MaxWatchEvents = 100001 }, want: "--max-watch-events: 100001 is outside"},
+		{name: "WatchHeartbeatZero", modify: func(c *Config) { c.WatchHeartbeat = 0 }, want: "--watch-heartbeat-interval: must be positive"},
 		{name: "Heartbeat", modify: func(c *Config) { c.HeartbeatInterval = 0 }, want: "--heartbeat-interval: must be positive"},
 		{name: "Election", modify: func(c *Config) { c.ElectionTimeout = -time.Second }, want: "--election-timeout: must be positive"},
 		{name: "RequestTimeout", modify: func(c *Config) { c.RequestTimeout = 0 }, want: "--request-timeout: must be positive"},

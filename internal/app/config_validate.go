@@ -95,6 +95,12 @@ func (c Config) Validate() error {
 	if c.MaxRequestBytes < minBytes || c.MaxRequestBytes > maxBytes {
 		bad("max-request-bytes", "%d is outside 1024 (1 KiB) to 67108864 (64 MiB)", c.MaxRequestBytes)
 	}
+	if c.MaxWatchers < 1 || c.MaxWatchers > 1000000 {
+		bad("max-watchers", "%d is outside 1 to 1000000", c.MaxWatchers)
+	}
+	if c.MaxWatchEvents < 1 || c.MaxWatchEvents > 100000 {
+		bad("max-watch-events", "%d is outside 1 to 100000", c.MaxWatchEvents)
+	}
 	positive := []struct {
 		flag string
 		d    time.Duration
@@ -103,6 +109,7 @@ func (c Config) Validate() error {
 		{"election-timeout", c.ElectionTimeout},
 		{"request-timeout", c.RequestTimeout},
 		{"shutdown-timeout", c.ShutdownTimeout},
+		{"watch-heartbeat-interval", c.WatchHeartbeat},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,9 +35,22 @@ import (
 
 const specPath = "../../api/openapi.yaml"
 
-// kvPath is the route of the greedy key parameter: the router matches one
-// path segment only, so requests under it are matched by hand.
-const kvPath = "/v1/kv/"
+var registerDecoders sync.Once
+
+// greedyPaths are the routes of the greedy key parameter: the router
+// matches one path segment only, so requests under them are matched by
+// hand.
+var greedyPaths = []string{"/v1/kv/", "/v1/watch/"}
+
+// greedyPrefix returns the greedy route path is under, or "".
+func greedyPrefix(path string) string {
+	for _, p := range greedyPaths {
+		if strings.HasPrefix(path, p) {
+			return p
+		}
+	}
+	return ""
+}
 
 // loadSpec loads and validates the document, and makes every object schema
 // with properties closed (additionalProperties: false) so that a field the
@@ -44,6 +58,14 @@ const kvPath = "/v1/kv/"
 // document itself leaves responses open, for clients' sake.
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
+	registerDecoders.Do(func() {
+		// A watch stream is text: kin-openapi validates it as a string.
+		openapi3filter.RegisterBodyDecoder("text/event-stream",
+			func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+				b, err := io.ReadAll(r)
+				return string(b), err
+			})
+	})
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromFile(specPath)
 	if err != nil {
@@ -114,15 +136,15 @@ func specRouter(t *testing.T, doc *openapi3.T, ms []*member) routers.Router {
 func TestOpenAPI_Routes(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, nil, nil, nil)
+	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, nil, nil, nil, nil)
 	mux, ok := api.Handler().(chi.Routes)
 	if !ok {
 		t.Fatalf("the API handler is a %T, not a chi router", api.Handler())
 	}
 	served := map[string]bool{}
 	err := chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		if route == kvPath+"*" {
-			route = kvPath + "{key}"
+		if p := greedyPrefix(route); p != "" && route == p+"*" {
+			route = p + "{key}"
 		}
 		served[method+" "+route] = true
 		return nil
@@ -143,7 +165,11 @@ func TestOpenAPI_Routes(t *testing.T) {
 	}
 	for _, r := range sortedKeys(documented) {
 		// chi's /v1/kv/* serves the empty key (/v1/kv/) too.
-		if !served[strings.Replace(r, " "+kvPath+"{key}", " "+kvPath, 1)] && !served[strings.Replace(r, " "+kvPath, " "+kvPath+"{key}", 1)] && !served[r] {
+		method, path, _ := strings.Cut(r, " ")
+		if p := greedyPrefix(path); p != "" {
+			path = p + "{key}"
+		}
+		if !served[method+" "+path] {
 			t.Errorf("%s documents %s, which the server does not serve", specPath, r)
 		}
 	}
@@ -184,6 +210,7 @@ type apiCase struct {
 	target      string // path and query, relative to the member's URL
 	contentType string
 	accept      string
+	headers     map[string]string // more request headers
 	body        string
 	chunked     bool // send the body without a Content-Length
 	status      int
@@ -291,6 +318,9 @@ func send(t *testing.T, base string, c apiCase) *apiResult {
 	if c.accept != "" {
 		req.Header.Set("Accept", c.accept)
 	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", c.method, c.target, err)
@@ -336,6 +366,9 @@ func runCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member,
 	}
 	if c.accept != "" {
 		vreq.Header.Set("Accept", c.accept)
+	}
+	for k, v := range c.headers {
+		vreq.Header.Set(k, v)
 	}
 	route, params, err := findRoute(router, vreq)
 	switch c.route {
@@ -395,7 +428,8 @@ func runCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member,
 // found with a stand-in key and the real (escaped) key put back.
 func findRoute(router routers.Router, req *http.Request) (*routers.Route, map[string]string, error) {
 	escaped := req.URL.EscapedPath()
-	if !strings.HasPrefix(escaped, kvPath) || escaped == kvPath {
+	kvPath := greedyPrefix(escaped)
+	if kvPath == "" || escaped == kvPath {
 		return router.FindRoute(req)
 	}
 	key, err := url.PathUnescape(escaped[len(kvPath):])
@@ -741,6 +775,29 @@ func TestOpenAPI_SingleMember(t *testing.T) {
 		{name: "CompactZero", method: http.MethodPost, target: "/v1/compact", body: `{"revision":0}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
 		{name: "CompactMissingRevision", method: http.MethodPost, target: "/v1/compact", body: `{}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
 		{name: "CompactUnknownField", method: http.MethodPost, target: "/v1/compact", body: `{"revision":1,"physical":true}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+
+		// Watch: the stream of a compacted start ends at once, with an error
+		// event; long polls answer the changes, or 204 at the timeout.
+		{name: "WatchCompacted", method: http.MethodGet, target: fmt.Sprintf("/v1/watch/old/k?start_revision=%d", oldRev), status: ok,
+			check: func(t *testing.T, r *apiResult) {
+				body := string(r.body)
+				if r.header.Get("Content-Type") != "text/event-stream" || !strings.Contains(body, "event: error") ||
+					!strings.Contains(body, `"code":"compacted"`) || !strings.Contains(body, fmt.Sprintf(`"compact_revision":%d`, compactRev)) {
+					t.Fatalf("compacted watch answered %s %q", r.header.Get("Content-Type"), body)
+				}
+			}},
+		{name: "WatchBadFilter", method: http.MethodGet, target: "/v1/watch/k?filters=noget", status: bad, code: "invalid_argument"},
+		{name: "WatchBadLastEventID", method: http.MethodGet, target: "/v1/watch/k", status: bad, code: "invalid_argument",
+			req: reqInvalid, headers: map[string]string{"Last-Event-ID": "yesterday"}},
+		{name: "WaitPast", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/hist/k?wait=true&wait_revision=%d&timeout=5s", histRev), status: ok,
+			check: checks(wantStr("after", "events", 0, "kv", "value"), wantStr("PUT", "events", 0, "type"))},
+		{name: "WaitPrefixPast", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/hist/?prefix=true&wait&wait_revision=%d", histRev-1), status: ok,
+			check: checks(wantNum(histRev+1, "header", "revision"), wantStr("before", "events", 0, "kv", "value"), wantStr("after", "events", 1, "kv", "value"))},
+		{name: "WaitTimeout", method: http.MethodGet, target: "/v1/kv/never?wait=true&timeout=50ms", status: http.StatusNoContent},
+		{name: "WaitCompacted", method: http.MethodGet, target: fmt.Sprintf("/v1/kv/old/k?wait=true&wait_revision=%d", oldRev-1), status: http.StatusGone, code: "compacted"},
+		{name: "WaitWithLimit", method: http.MethodGet, target: "/v1/kv/k?wait=true&limit=1", status: bad, code: "invalid_argument"},
+		{name: "WaitBadTimeout", method: http.MethodGet, target: "/v1/kv/k?wait=true&timeout=forever", status: bad, code: "invalid_argument"},
+		{name: "WaitRevisionWithoutWait", method: http.MethodGet, target: "/v1/kv/k?wait_revision=3", status: bad, code: "invalid_argument"},
 		{name: "CompactString", method: http.MethodPost, target: "/v1/compact", body: `{"revision":"1"}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
 
 		// Cluster and maintenance.

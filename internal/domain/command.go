@@ -42,4 +42,7 @@ type Result struct {
 	Revision int64
 	Txn      *TxnResponse
 	Err      error
+	// Events are the changes the command made, in order, for watchers on
+	// the member that applied it. They are not sent to other members.
+	Events []Event
 }

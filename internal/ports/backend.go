@@ -42,6 +42,17 @@ type Reader interface {
 // View is a consistent read-only view of the store. It must be ended.
 type View interface {
 	Reader
+	// Events returns the changes of the keys in [key, end) (range forms as
+	// in Range) with a main revision in [from, to], in revision order (main,
+	// then sub). It stops after the first revision at which at least limit
+	// events have been collected (a revision is never split, so it may
+	// return more than limit), and returns next: the first revision it did
+	// not scan (to+1 when it scanned everything). to is capped at Rev().
+	// limit <= 0 means no limit. A put event has the full KeyValue; a delete
+	// event has Key and ModRevision (the delete's revision) only. PrevKv is
+	// always nil. It returns a *domain.CompactedError when from is below
+	// CompactRev() (from == CompactRev() is fine).
+	Events(from, to int64, key, end []byte, limit int) (events []domain.Event, next int64, err error)
 	// End releases the view.
 	End()
 }

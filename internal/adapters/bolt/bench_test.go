@@ -86,3 +86,39 @@ func BenchmarkBackend_Range(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBackend_Events scans 1000 revisions of a store of 10k keys and
+// 100k revisions (one put of a 256-byte value each, the keys spread over
+// the revisions) for a prefix that matches 1% of the keys, about 10 events
+// per scan, through a View per scan.
+func BenchmarkBackend_Events(b *testing.B) {
+	const keys, revs, window = 10000, 100000, 1000
+	be := open(b)
+	value := bytes.Repeat([]byte("v"), 256)
+	for i := 0; i < revs; i += 1000 {
+		commit(b, be, func(bt ports.Batch) error {
+			for j := i; j < i+1000; j++ {
+				if err := bt.Put(fmt.Appendf(nil, "k/%04d", j*7919%keys), value, 0); err != nil {
+					return err
+				}
+				bt.EndRevision()
+			}
+			return nil
+		})
+	}
+	prefix, end := []byte("k/00"), []byte("k/01")
+	b.ReportAllocs()
+	var n, events int
+	for b.Loop() {
+		from := 2 + int64(n*7907%(revs-window))
+		v := be.View()
+		evs, next, err := v.Events(from, from+window-1, prefix, end, 0)
+		v.End()
+		if err != nil || next != from+window || len(evs) == 0 {
+			b.Fatal(len(evs), next, err)
+		}
+		events += len(evs)
+		n++
+	}
+	b.ReportMetric(float64(events)/float64(n), "events/op")
+}

@@ -1,11 +1,13 @@
 package bolt_test
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/ports"
 )
 
@@ -86,6 +88,35 @@ func checkView(t *testing.T, be ports.Backend, keys int) bool {
 				}
 			}
 		}
+		if !checkEvents(t, v, lo, keys) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkEvents reads the events of every revision from lo in v: each
+// revision x from 2 on put k0..k9 with value x, and compaction keeps them
+// all from the compact revision on.
+func checkEvents(t *testing.T, v ports.View, lo int64, keys int) bool {
+	r, c := v.Rev(), v.CompactRev()
+	evs, next, err := v.Events(lo, r+5, []byte("k"), []byte("l"), 0)
+	if err != nil || next != r+1 || len(evs) != int(r-lo+1)*keys {
+		t.Errorf("view %d/%d: Events from %d = %d events, next %d, %v", r, c, lo, len(evs), next, err)
+		return false
+	}
+	for i, ev := range evs {
+		x := lo + int64(i/keys)
+		kv := ev.Kv
+		if ev.Type != domain.EventPut || string(kv.Key) != "k"+strconv.Itoa(i%keys) || string(kv.Value) != strconv.FormatInt(x, 10) ||
+			kv.ModRevision != x || kv.Version != x-1 || kv.CreateRevision != 2 {
+			t.Errorf("view %d/%d: event %d: %v %q=%q c%d m%d v%d", r, c, i, ev.Type, kv.Key, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version)
+			return false
+		}
+	}
+	if _, _, err := v.Events(lo-1, r, []byte("k"), []byte("l"), 0); c > 2 && !errors.Is(err, domain.ErrCompacted) {
+		t.Errorf("view %d/%d: Events from %d: err = %v, want ErrCompacted", r, c, lo-1, err)
+		return false
 	}
 	return true
 }

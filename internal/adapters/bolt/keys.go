@@ -77,6 +77,16 @@ func appendKV(dst []byte, kv *domain.KeyValue) []byte {
 	return append(dst, kv.Value...)
 }
 
+// recordKey returns the key of a record written by appendKV without
+// decoding the rest; it aliases data.
+func recordKey(data []byte) ([]byte, error) {
+	n, w := binary.Uvarint(data)
+	if w <= 0 || uint64(len(data)-w) < n {
+		return nil, errCorrupt
+	}
+	return data[w : w+int(n)], nil
+}
+
 // decodeKV decodes a record written by appendKV. With clone false, Key and
 // Value alias data; with clone true they share one fresh allocation.
 func decodeKV(data []byte, clone bool) (domain.KeyValue, error) {

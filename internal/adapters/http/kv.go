@@ -22,11 +22,20 @@ var sortTargets = map[string]domain.SortTarget{
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	q := newQuery(r, "prefix", "range_end", "from_key", "limit", "revision", "sort_order", "sort_target",
 		"keys_only", "count_only", "serializable", "min_mod_revision", "max_mod_revision",
-		"min_create_revision", "max_create_revision", "raw", "encoding")
+		"min_create_revision", "max_create_revision", "raw", "encoding", "wait", "wait_revision", "timeout")
 	key, err := keyFromPath(r, kvPrefix)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if q.bool("wait") {
+		s.handleWait(w, r, q, key, q.rangeEnd(key), q.codec())
+		return
+	}
+	for _, p := range []string{"wait_revision", "timeout"} {
+		if q.has(p) {
+			q.fail("%s applies with wait=true only", p)
+		}
 	}
 	req := domain.RangeRequest{
 		Key:               key,

@@ -7,15 +7,20 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnkv/cairn/internal/domain/watch"
 )
 
 type httpMetrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	errors   *prometheus.CounterVec
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+	watchStreams  prometheus.Gauge
+	watchEvents   prometheus.Counter
+	watchDuration prometheus.Histogram
 }
 
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_http_requests_total", Help: "HTTP requests by route, method and status code.",
@@ -28,8 +33,33 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "cairn_http_errors_total", Help: "Error answers by error code.",
 		}, []string{"code"}),
 	}
+	m.watchStreams = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cairn_watch_streams", Help: "Open watch streams (SSE).",
+	})
+	m.watchEvents = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_watch_events_sent_total", Help: "Events sent to watchers (streams and long polls).",
+	})
+	m.watchDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "cairn_watch_stream_duration_seconds", Help: "How long watch streams stayed open.",
+		Buckets: prometheus.ExponentialBuckets(0.1, 4, 10),
+	})
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.errors)
+		reg.MustRegister(m.requests, m.latency, m.errors, m.watchStreams, m.watchEvents, m.watchDuration)
+		if hub != nil {
+			stat := func(f func(watch.Stats) float64) func() float64 {
+				return func() float64 { return f(hub.Stats()) }
+			}
+			reg.MustRegister(
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_watchers", Help: "Open watchers (streams and long polls)."},
+					stat(func(s watch.Stats) float64 { return float64(s.Watchers) })),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_watchers_catching_up", Help: "Watchers reading history from the store right now."},
+					stat(func(s watch.Stats) float64 { return float64(s.CatchingUp) })),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_watchers_slow_total", Help: "Times a watcher fell behind the in-memory ring and moved to the store."},
+					stat(func(s watch.Stats) float64 { return float64(s.Slow) })),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_watch_ring_events", Help: "Recent events held in memory for watchers."},
+					stat(func(s watch.Stats) float64 { return float64(s.RingEvents) })),
+			)
+		}
 	}
 	return m
 }

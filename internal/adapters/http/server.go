@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/kv"
+	"github.com/cairnkv/cairn/internal/domain/watch"
 )
 
 // KVService is what the KV handlers need; *kv.Service implements it.
@@ -56,6 +57,11 @@ type Config struct {
 	// Registerer receives the HTTP metrics; Gatherer is served on /metrics.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// MaxWatchEvents is the most events in one watch message (default
+	// 1000); WatchHeartbeat how often an idle stream gets a heartbeat or
+	// progress event (default 10s).
+	MaxWatchEvents int
+	WatchHeartbeat time.Duration
 }
 
 // Server is the REST API of one member.
@@ -64,16 +70,28 @@ type Server struct {
 	kv      KVService
 	cluster ClusterService
 	hasher  Hasher
+	watch   WatchService
 	metrics *httpMetrics
 	handler http.Handler
 }
 
 // New builds the API's handler.
-func New(cfg Config, kvs KVService, cluster ClusterService, hasher Hasher) *Server {
+func New(cfg Config, kvs KVService, cluster ClusterService, hasher Hasher, watches WatchService) *Server {
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = 1536 << 10
 	}
-	s := &Server{cfg: cfg, kv: kvs, cluster: cluster, hasher: hasher, metrics: newHTTPMetrics(cfg.Registerer)}
+	if cfg.MaxWatchEvents == 0 {
+		cfg.MaxWatchEvents = 1000
+	}
+	if cfg.WatchHeartbeat == 0 {
+		cfg.WatchHeartbeat = 10 * time.Second
+	}
+	var hub *watch.Hub
+	if watches != nil {
+		hub = watches.Hub()
+	}
+	s := &Server{cfg: cfg, kv: kvs, cluster: cluster, hasher: hasher, watch: watches,
+		metrics: newHTTPMetrics(cfg.Registerer, hub)}
 	s.handler = s.routes()
 	return s
 }
@@ -108,6 +126,7 @@ func (s *Server) routes() http.Handler {
 	api.Put("/v1/kv/*", s.handlePut)
 	api.Delete("/v1/kv/*", s.handleDelete)
 	api.Post("/v1/txn", s.handleTxn)
+	api.Get("/v1/watch/*", s.handleWatch)
 	api.Post("/v1/compact", s.handleCompact)
 
 	api.Get("/v1/status", s.handleStatus)

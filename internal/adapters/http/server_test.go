@@ -15,6 +15,8 @@ import (
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/kv"
+	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/ports/portstest"
 )
 
 // fakeKV is a KVService whose behaviour each test sets.
@@ -66,7 +68,9 @@ func (fakeHasher) Hash(int64) (uint32, int64, int64, error) { return 7, 9, 0, ni
 
 func newTestServer(t *testing.T, k *fakeKV) *httptest.Server {
 	t.Helper()
-	s := New(Config{MaxRequestBytes: 1024, Logger: zerolog.New(zerolog.NewTestWriter(t))}, k, fakeCluster{}, fakeHasher{})
+	b := portstest.NewBackend()
+	ws := watch.New(watch.Config{}, watch.NewHub(watch.HubConfig{}, 1), b, portstest.NewProposer(b))
+	s := New(Config{MaxRequestBytes: 1024, Logger: zerolog.New(zerolog.NewTestWriter(t))}, k, fakeCluster{}, fakeHasher{}, ws)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return ts

@@ -10,6 +10,7 @@ import (
 
 	hraft "github.com/hashicorp/raft"
 
+	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/apply"
 	"github.com/cairnkv/cairn/internal/ports"
 )
@@ -21,6 +22,10 @@ import (
 type fsm struct {
 	backend ports.Backend
 	metrics *metrics
+	// onCommit receives the events of each committed batch and the store
+	// revision after it; onRestore the revision of an installed snapshot.
+	onCommit  func(rev int64, events []domain.Event)
+	onRestore func(rev int64)
 
 	rev atomic.Int64 // the store revision after the last committed batch
 
@@ -58,6 +63,7 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		panic(fmt.Errorf("fsm: begin batch: %w", err))
 	}
 	var last *hraft.Log
+	var events []domain.Event
 	for i, l := range logs {
 		if l.Index <= stored {
 			continue
@@ -73,7 +79,10 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		if skip {
 			continue
 		}
-		out[i] = apply.Apply(b, cmd)
+		res := apply.Apply(b, cmd)
+		events = append(events, res.Events...)
+		res.Events = nil // watchers get them through onCommit
+		out[i] = res
 	}
 	if last == nil {
 		// Nothing new: the store already holds every entry of the batch.
@@ -89,6 +98,9 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 	}
 	f.rev.Store(rev)
 	f.setApplied(last.Index)
+	if f.onCommit != nil {
+		f.onCommit(rev, events)
+	}
 	f.metrics.observeBatch(len(logs), time.Since(start))
 	return out
 }
@@ -143,7 +155,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	idx, _ := f.backend.Applied()
-	f.rev.Store(f.backend.Stats().Rev)
+	rev := f.backend.Stats().Rev
+	f.rev.Store(rev)
+	if f.onRestore != nil {
+		f.onRestore(rev)
+	}
 	f.mu.Lock()
 	f.applied = idx
 	close(f.appliedCh)

@@ -70,6 +70,13 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Version is reported in Status.
 	Version string
+	// OnCommit, when set, receives the events of every committed batch of
+	// entries, in revision order, and the store revision after it. It is
+	// called in the apply path: it must not block.
+	OnCommit func(rev int64, events []domain.Event)
+	// OnRestore, when set, is called after a snapshot replaced the store,
+	// with the store's new revision.
+	OnRestore func(rev int64)
 }
 
 func (c *Config) setDefaults() {
@@ -218,6 +225,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 
 	n.metrics = newMetrics(cfg.Registerer, n, b)
 	n.fsm = newFSM(b, n.metrics)
+	n.fsm.onCommit, n.fsm.onRestore = cfg.OnCommit, cfg.OnRestore
 	n.fwd.metrics = n.metrics
 
 	hasState, err := hraft.HasExistingState(logs, logs, snaps)

@@ -56,8 +56,8 @@ func applyTxn(b ports.Batch, t *domain.TxnRequest) domain.Result {
 		return domain.Result{Revision: b.Rev(), Err: err}
 	}
 	resp := exec(b, t, p)
-	rev, _ := b.EndRevision()
-	return domain.Result{Revision: rev, Txn: resp}
+	rev, events := b.EndRevision()
+	return domain.Result{Revision: rev, Txn: resp, Events: events}
 }
 
 // path is the outcome of a txn's compares and of the nested txns on the

@@ -350,6 +350,47 @@ func (v *fakeView) Range(key, end []byte, opts ports.RangeOptions) (ports.RangeR
 	}
 	return v.st.rangeAt(key, end, atRev, opts), nil
 }
+
+// Events collects every version in [from, to] in revision order and keeps
+// those of keys in the range, up to the end of the revision that reaches
+// limit.
+func (v *fakeView) Events(from, to int64, key, end []byte, limit int) ([]domain.Event, int64, error) {
+	if from < v.st.CompactRev {
+		return nil, 0, &domain.CompactedError{CompactRevision: v.st.CompactRev}
+	}
+	to = min(to, v.st.Rev)
+	if from > to {
+		return nil, from, nil
+	}
+	var all []version
+	for k, vs := range v.st.Keys {
+		if !inRange([]byte(k), key, end) {
+			continue
+		}
+		for _, ver := range vs {
+			if ver.Main >= from && ver.Main <= to {
+				all = append(all, ver)
+			}
+		}
+	}
+	slices.SortFunc(all, cmpVersion)
+	var evs []domain.Event
+	for i, ver := range all {
+		if limit > 0 && len(evs) >= limit && ver.Main > all[i-1].Main {
+			return evs, all[i-1].Main + 1, nil
+		}
+		ev := domain.Event{Type: domain.EventPut, Kv: cloneKV(ver.KV)}
+		if ver.Tomb {
+			ev = domain.Event{Type: domain.EventDelete, Kv: domain.KeyValue{Key: bytes.Clone(ver.KV.Key), ModRevision: ver.Main}}
+		}
+		evs = append(evs, ev)
+	}
+	if limit > 0 && len(evs) >= limit {
+		return evs, all[len(all)-1].Main + 1, nil
+	}
+	return evs, to + 1, nil
+}
+
 func (v *fakeView) Rev() int64        { return v.st.Rev }
 func (v *fakeView) CompactRev() int64 { return v.st.CompactRev }
 func (v *fakeView) End()              {}

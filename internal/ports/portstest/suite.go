@@ -29,6 +29,9 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) ports.Backend) 
 	t.Run("Begin", s.testBegin)
 	t.Run("View", s.testView)
 	t.Run("Aliasing", s.testAliasing)
+	t.Run("Events", s.testEvents)
+	t.Run("EventsCompact", s.testEventsCompact)
+	t.Run("EventsAliasing", s.testEventsAliasing)
 }
 
 type suite struct {

@@ -1,0 +1,182 @@
+package watch
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/cairnkv/cairn/internal/domain"
+)
+
+// revEvents are the events of one revision.
+type revEvents struct {
+	rev    int64
+	events []domain.Event
+}
+
+// Hub keeps the recent committed changes and wakes watchers when new ones
+// arrive. Its methods are safe for concurrent use.
+type Hub struct {
+	maxEvents int
+
+	mu         sync.Mutex
+	rev        int64       // latest published revision
+	ring       []revEvents // recent revisions with events, ascending
+	ringEvents int
+	floor      int64 // every revision above floor is in the ring (if it had events)
+	notify     chan struct{}
+	closed     bool
+
+	watchers    int
+	catchingUp  int
+	slow        int64
+	maxWatchers int
+}
+
+// HubConfig bounds a Hub. Zero values mean the defaults.
+type HubConfig struct {
+	// RingEvents is how many recent events the hub keeps in memory for
+	// watchers that keep up (default 65536).
+	RingEvents int
+	// MaxWatchers is the most watchers a member serves at once (default
+	// 10000).
+	MaxWatchers int
+}
+
+// NewHub returns a hub whose latest revision is rev.
+func NewHub(cfg HubConfig, rev int64) *Hub {
+	if cfg.RingEvents <= 0 {
+		cfg.RingEvents = 1 << 16
+	}
+	if cfg.MaxWatchers <= 0 {
+		cfg.MaxWatchers = 10000
+	}
+	return &Hub{maxEvents: cfg.RingEvents, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev, notify: make(chan struct{})}
+}
+
+// Publish records the events of a committed batch, whose last revision is
+// rev, and wakes the watchers. events are in revision order; Publish keeps
+// them (the caller must not change them). It never blocks on a watcher.
+func (h *Hub) Publish(rev int64, events []domain.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || rev < h.rev {
+		return
+	}
+	for i := 0; i < len(events); {
+		r := events[i].Kv.ModRevision
+		j := i
+		for j < len(events) && events[j].Kv.ModRevision == r {
+			j++
+		}
+		h.ring = append(h.ring, revEvents{rev: r, events: events[i:j:j]})
+		h.ringEvents += j - i
+		i = j
+	}
+	// Evict whole revisions, oldest first; keep at least the newest one.
+	drop := 0
+	for h.ringEvents > h.maxEvents && drop < len(h.ring)-1 {
+		h.ringEvents -= len(h.ring[drop].events)
+		h.floor = h.ring[drop].rev
+		drop++
+	}
+	if drop > 0 {
+		h.ring = append(h.ring[:0:0], h.ring[drop:]...)
+	}
+	h.rev = rev
+	close(h.notify)
+	h.notify = make(chan struct{})
+}
+
+// Reset forgets the ring after the store was replaced (a snapshot was
+// installed): the revisions up to rev are served from the store.
+func (h *Hub) Reset(rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ring, h.ringEvents = nil, 0
+	h.rev, h.floor = rev, rev
+	close(h.notify)
+	h.notify = make(chan struct{})
+}
+
+// Close ends every watcher (Next returns ErrClosed) and refuses new ones.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		h.closed = true
+		close(h.notify)
+	}
+}
+
+// Rev returns the latest published revision.
+func (h *Hub) Rev() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rev
+}
+
+// Stats are figures about the hub's watchers.
+type Stats struct {
+	Watchers   int   // open watchers
+	CatchingUp int   // watchers reading from the store right now
+	Slow       int64 // times a watcher fell behind the ring
+	RingEvents int   // events held in memory
+}
+
+// Stats returns the hub's figures.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents}
+}
+
+// register counts a new watcher, within the limit.
+func (h *Hub) register() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if h.watchers >= h.maxWatchers {
+		return ErrTooManyWatchers
+	}
+	h.watchers++
+	return nil
+}
+
+func (h *Hub) unregister() {
+	h.mu.Lock()
+	h.watchers--
+	h.mu.Unlock()
+}
+
+// fromRing collects the events of revisions [from, rev] that match w from
+// the ring, stopping after the revision at which limit events are reached.
+// ok is false when the ring does not reach back to from: the caller must
+// read the store. next is the first revision not scanned.
+func (h *Hub) fromRing(w *Watcher, from int64, limit int) (msgs []Message, next int64, ok bool) {
+	if from <= h.floor {
+		return nil, from, false
+	}
+	i := sort.Search(len(h.ring), func(i int) bool { return h.ring[i].rev >= from })
+	n := 0
+	next = h.rev + 1
+	for ; i < len(h.ring); i++ {
+		re := h.ring[i]
+		var evs []domain.Event
+		for _, ev := range re.events {
+			if w.match(&ev) {
+				evs = append(evs, ev)
+			}
+		}
+		if len(evs) > 0 {
+			msgs = append(msgs, Message{Revision: re.rev, Events: evs})
+			n += len(evs)
+			if n >= limit {
+				next = re.rev + 1
+				break
+			}
+		}
+	}
+	return msgs, next, true
+}

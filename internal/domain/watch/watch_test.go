@@ -1,0 +1,269 @@
+package watch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/ports/portstest"
+)
+
+// env is a one-member world: writes go through the fake proposer and are
+// published to the hub the way the Raft FSM publishes committed batches.
+type env struct {
+	t   *testing.T
+	p   *portstest.Proposer
+	hub *watch.Hub
+	svc *watch.Service
+}
+
+func newEnv(t *testing.T, hubCfg watch.HubConfig, cfg watch.Config) *env {
+	t.Helper()
+	b := portstest.NewBackend()
+	p := portstest.NewProposer(b)
+	hub := watch.NewHub(hubCfg, 1)
+	return &env{t: t, p: p, hub: hub, svc: watch.New(cfg, hub, b, p)}
+}
+
+func (e *env) apply(cmd domain.Command) int64 {
+	e.t.Helper()
+	res, err := e.p.Propose(context.Background(), cmd)
+	if err != nil || res.Err != nil {
+		e.t.Fatalf("propose: %v %v", err, res.Err)
+	}
+	e.hub.Publish(res.Revision, res.Events)
+	return res.Revision
+}
+
+func (e *env) put(key, value string) int64 {
+	return e.apply(domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{Success: []domain.Op{
+		{Put: &domain.PutRequest{Key: []byte(key), Value: []byte(value)}},
+	}}})
+}
+
+func (e *env) del(key, end string) int64 {
+	return e.apply(domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{Success: []domain.Op{
+		{Delete: &domain.DeleteRangeRequest{Key: []byte(key), RangeEnd: []byte(end)}},
+	}}})
+}
+
+func (e *env) watch(req watch.Request) *watch.Watcher {
+	e.t.Helper()
+	w, err := e.svc.Watch(context.Background(), req)
+	if err != nil {
+		e.t.Fatalf("watch: %v", err)
+	}
+	e.t.Cleanup(w.Close)
+	return w
+}
+
+// collect reads messages until it has n events, and renders them.
+func collect(t *testing.T, w *watch.Watcher, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []string
+	for len(out) < n {
+		msgs, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d events: %v", len(out), n, err)
+		}
+		for _, m := range msgs {
+			for _, ev := range m.Events {
+				if ev.Kv.ModRevision != m.Revision {
+					t.Fatalf("event at %d in the message of revision %d", ev.Kv.ModRevision, m.Revision)
+				}
+				s := fmt.Sprintf("%s %s=%s@%d", ev.Type, ev.Kv.Key, ev.Kv.Value, m.Revision)
+				if ev.PrevKv != nil {
+					s += fmt.Sprintf(" prev=%s", ev.PrevKv.Value)
+				}
+				out = append(out, s)
+			}
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("got %d events, want %d: %q", len(out), n, out)
+	}
+	return out
+}
+
+// quiet checks that nothing arrives for a short while.
+func quiet(t *testing.T, w *watch.Watcher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if msgs, err := w.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("expected nothing, got %+v %v", msgs, err)
+	}
+}
+
+func equal(t *testing.T, got, want []string) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestWatcher_Live(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{})
+	w := e.watch(watch.Request{Key: []byte("a/"), RangeEnd: []byte("a0"), PrevKv: true})
+	e.put("a/1", "x")
+	e.put("b", "ignored")
+	e.put("a/1", "y")
+	e.del("a/", "a0")
+	equal(t, collect(t, w, 3), []string{"PUT a/1=x@2", "PUT a/1=y@4 prev=x", "DELETE a/1=@5 prev=y"})
+	quiet(t, w)
+	if w.Progress() != 5 {
+		t.Fatalf("progress = %d, want 5", w.Progress())
+	}
+}
+
+func TestWatcher_Filters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{})
+	noPut := e.watch(watch.Request{Key: []byte("k"), NoPut: true})
+	noDel := e.watch(watch.Request{Key: []byte("k"), NoDelete: true})
+	e.put("k", "1")
+	e.del("k", "")
+	e.put("k", "2")
+	equal(t, collect(t, noPut, 1), []string{"DELETE k=@3"})
+	equal(t, collect(t, noDel, 2), []string{"PUT k=1@2", "PUT k=2@4"})
+}
+
+func TestWatcher_StartInThePast(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{})
+	for i := 0; i < 5; i++ {
+		e.put("k", fmt.Sprint(i)) // revisions 2..6
+	}
+	// A hub that started after these writes has none of them: the
+	// watcher reads them from the store, then follows the live stream
+	// without a gap or a duplicate.
+	e.hub.Reset(6)
+	w := e.watch(watch.Request{Key: []byte("k"), StartRevision: 3})
+	equal(t, collect(t, w, 4), []string{"PUT k=1@3", "PUT k=2@4", "PUT k=3@5", "PUT k=4@6"})
+	e.put("k", "live1")
+	e.put("k", "live2")
+	equal(t, collect(t, w, 2), []string{"PUT k=live1@7", "PUT k=live2@8"})
+	quiet(t, w)
+}
+
+func TestWatcher_SlowReader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{RingEvents: 4}, watch.Config{MaxEvents: 3})
+	w := e.watch(watch.Request{Key: []byte("k/"), RangeEnd: []byte("k0")})
+	e.put("k/0", "first")
+	equal(t, collect(t, w, 1), []string{"PUT k/0=first@2"})
+	var want []string
+	for i := 1; i <= 40; i++ {
+		rev := e.put(fmt.Sprintf("k/%d", i%5), fmt.Sprint(i))
+		want = append(want, fmt.Sprintf("PUT k/%d=%d@%d", i%5, i, rev))
+	}
+	if st := e.hub.Stats(); st.RingEvents > 4 {
+		t.Fatalf("the ring holds %d events, more than its bound of 4", st.RingEvents)
+	}
+	equal(t, collect(t, w, 40), want)
+	if st := e.hub.Stats(); st.Slow == 0 {
+		t.Fatalf("a reader that fell behind the ring was not counted as slow: %+v", st)
+	}
+}
+
+func TestWatcher_Txn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{MaxEvents: 1})
+	w := e.watch(watch.Request{Key: []byte("t"), RangeEnd: []byte{0}})
+	e.apply(domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{Success: []domain.Op{
+		{Put: &domain.PutRequest{Key: []byte("t1"), Value: []byte("a")}},
+		{Put: &domain.PutRequest{Key: []byte("t2"), Value: []byte("b")}},
+		{Put: &domain.PutRequest{Key: []byte("t3"), Value: []byte("c")}},
+	}}})
+	// A revision is never split, even past MaxEvents.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msgs, err := w.Next(ctx)
+	if err != nil || len(msgs) != 1 || len(msgs[0].Events) != 3 || msgs[0].Revision != 2 {
+		t.Fatalf("txn message = %+v %v, want one message with 3 events", msgs, err)
+	}
+}
+
+func TestWatcher_FutureStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{})
+	w := e.watch(watch.Request{Key: []byte("k"), StartRevision: 4})
+	e.put("k", "2")
+	e.put("k", "3")
+	quiet(t, w)
+	e.put("k", "4")
+	equal(t, collect(t, w, 1), []string{"PUT k=4@4"})
+}
+
+func TestService_Watch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("ErrCompacted", func(t *testing.T) {
+		e := newEnv(t, watch.HubConfig{}, watch.Config{})
+		e.put("k", "1")
+		e.put("k", "2")
+		e.put("k", "3")
+		e.apply(domain.Command{Type: domain.CmdCompact, Compact: &domain.CompactRequest{Revision: 3}})
+		for _, start := range []int64{2, 3} {
+			_, err := e.svc.Watch(ctx, watch.Request{Key: []byte("k"), StartRevision: start})
+			var ce *domain.CompactedError
+			if !errors.As(err, &ce) || ce.CompactRevision != 3 {
+				t.Fatalf("start %d: err = %v, want CompactedError at 3", start, err)
+			}
+		}
+		w := e.watch(watch.Request{Key: []byte("k"), StartRevision: 4})
+		equal(t, collect(t, w, 1), []string{"PUT k=3@4"})
+		if st := e.hub.Stats(); st.Watchers != 1 {
+			t.Fatalf("watchers = %d, want 1 (the refused one is not counted)", st.Watchers)
+		}
+	})
+
+	t.Run("ErrTooManyWatchers", func(t *testing.T) {
+		e := newEnv(t, watch.HubConfig{MaxWatchers: 2}, watch.Config{})
+		e.watch(watch.Request{Key: []byte("a")})
+		w := e.watch(watch.Request{Key: []byte("b")})
+		if _, err := e.svc.Watch(ctx, watch.Request{Key: []byte("c")}); !errors.Is(err, watch.ErrTooManyWatchers) || !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("third watcher: %v, want ErrTooManyWatchers", err)
+		}
+		w.Close()
+		e.watch(watch.Request{Key: []byte("c")})
+	})
+
+	t.Run("ErrInvalidArgument", func(t *testing.T) {
+		e := newEnv(t, watch.HubConfig{}, watch.Config{})
+		for _, req := range []watch.Request{{}, {Key: []byte("b"), RangeEnd: []byte("a")}, {Key: []byte("a"), StartRevision: -1}} {
+			if _, err := e.svc.Watch(ctx, req); !errors.Is(err, domain.ErrInvalidArgument) {
+				t.Errorf("%+v: %v, want invalid argument", req, err)
+			}
+		}
+	})
+
+	t.Run("Barrier", func(t *testing.T) {
+		e := newEnv(t, watch.HubConfig{}, watch.Config{})
+		e.p.BarrierErr = domain.ErrNoLeader
+		if _, err := e.svc.Watch(ctx, watch.Request{Key: []byte("k")}); !errors.Is(err, domain.ErrNoLeader) {
+			t.Fatalf("linearizable start without a leader: %v", err)
+		}
+		e.watch(watch.Request{Key: []byte("k"), Serializable: true})
+	})
+
+	t.Run("ErrClosed", func(t *testing.T) {
+		e := newEnv(t, watch.HubConfig{}, watch.Config{})
+		w := e.watch(watch.Request{Key: []byte("k")})
+		e.hub.Close()
+		if _, err := w.Next(ctx); !errors.Is(err, watch.ErrClosed) {
+			t.Fatalf("Next after Close: %v", err)
+		}
+		if _, err := e.svc.Watch(ctx, watch.Request{Key: []byte("k")}); !errors.Is(err, watch.ErrClosed) {
+			t.Fatalf("Watch after Close: %v", err)
+		}
+	})
+}
