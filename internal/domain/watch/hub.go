@@ -11,17 +11,28 @@ import (
 type revEvents struct {
 	rev    int64
 	events []domain.Event
+	bytes  int // keys and values, plus a fixed cost per event
+}
+
+func (re revEvents) size() int {
+	n := 0
+	for _, ev := range re.events {
+		n += len(ev.Kv.Key) + len(ev.Kv.Value) + 64
+	}
+	return n
 }
 
 // Hub keeps the recent committed changes and wakes watchers when new ones
 // arrive. Its methods are safe for concurrent use.
 type Hub struct {
 	maxEvents int
+	maxBytes  int
 
 	mu         sync.Mutex
 	rev        int64       // latest published revision
 	ring       []revEvents // recent revisions with events, ascending
 	ringEvents int
+	ringBytes  int
 	floor      int64 // every revision above floor is in the ring (if it had events)
 	notify     chan struct{}
 	closed     bool
@@ -35,8 +46,10 @@ type Hub struct {
 // HubConfig bounds a Hub. Zero values mean the defaults.
 type HubConfig struct {
 	// RingEvents is how many recent events the hub keeps in memory for
-	// watchers that keep up (default 65536).
+	// watchers that keep up (default 65536), and RingBytes how many bytes
+	// of keys and values (default 64 MiB): whichever is reached first.
 	RingEvents int
+	RingBytes  int
 	// MaxWatchers is the most watchers a member serves at once (default
 	// 10000).
 	MaxWatchers int
@@ -47,10 +60,13 @@ func NewHub(cfg HubConfig, rev int64) *Hub {
 	if cfg.RingEvents <= 0 {
 		cfg.RingEvents = 1 << 16
 	}
+	if cfg.RingBytes <= 0 {
+		cfg.RingBytes = 64 << 20
+	}
 	if cfg.MaxWatchers <= 0 {
 		cfg.MaxWatchers = 10000
 	}
-	return &Hub{maxEvents: cfg.RingEvents, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev, notify: make(chan struct{})}
+	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev, notify: make(chan struct{})}
 }
 
 // Publish records the events of a committed batch, whose last revision is
@@ -68,14 +84,18 @@ func (h *Hub) Publish(rev int64, events []domain.Event) {
 		for j < len(events) && events[j].Kv.ModRevision == r {
 			j++
 		}
-		h.ring = append(h.ring, revEvents{rev: r, events: events[i:j:j]})
+		re := revEvents{rev: r, events: events[i:j:j]}
+		re.bytes = re.size()
+		h.ring = append(h.ring, re)
 		h.ringEvents += j - i
+		h.ringBytes += re.bytes
 		i = j
 	}
 	// Evict whole revisions, oldest first; keep at least the newest one.
 	drop := 0
-	for h.ringEvents > h.maxEvents && drop < len(h.ring)-1 {
+	for (h.ringEvents > h.maxEvents || h.ringBytes > h.maxBytes) && drop < len(h.ring)-1 {
 		h.ringEvents -= len(h.ring[drop].events)
+		h.ringBytes -= h.ring[drop].bytes
 		h.floor = h.ring[drop].rev
 		drop++
 	}
@@ -92,7 +112,7 @@ func (h *Hub) Publish(rev int64, events []domain.Event) {
 func (h *Hub) Reset(rev int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ring, h.ringEvents = nil, 0
+	h.ring, h.ringEvents, h.ringBytes = nil, 0, 0
 	h.rev, h.floor = rev, rev
 	close(h.notify)
 	h.notify = make(chan struct{})
@@ -121,13 +141,14 @@ type Stats struct {
 	CatchingUp int   // watchers reading from the store right now
 	Slow       int64 // times a watcher fell behind the ring
 	RingEvents int   // events held in memory
+	RingBytes  int   // their keys and values, approximately
 }
 
 // Stats returns the hub's figures.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents}
+	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents, RingBytes: h.ringBytes}
 }
 
 // register counts a new watcher, within the limit.

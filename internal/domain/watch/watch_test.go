@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,22 @@ func TestWatcher_SlowReader(t *testing.T) {
 	if st := e.hub.Stats(); st.Slow == 0 {
 		t.Fatalf("a reader that fell behind the ring was not counted as slow: %+v", st)
 	}
+}
+
+func TestHub_RingBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{RingBytes: 1000}, watch.Config{})
+	w := e.watch(watch.Request{Key: []byte("k")})
+	var want []string
+	for i := 0; i < 20; i++ {
+		v := strings.Repeat(fmt.Sprint(i%10), 200)
+		rev := e.put("k", v)
+		want = append(want, fmt.Sprintf("PUT k=%s@%d", v, rev))
+	}
+	if st := e.hub.Stats(); st.RingBytes > 1000 || st.RingEvents > 4 {
+		t.Fatalf("ring holds %d bytes in %d events, bound is 1000 bytes", st.RingBytes, st.RingEvents)
+	}
+	equal(t, collect(t, w, 20), want)
 }
 
 func TestWatcher_Txn(t *testing.T) {
