@@ -58,6 +58,8 @@ func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub) *httpMetrics {
 					stat(func(s watch.Stats) float64 { return float64(s.Slow) })),
 				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_watch_ring_events", Help: "Recent events held in memory for watchers."},
 					stat(func(s watch.Stats) float64 { return float64(s.RingEvents) })),
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_watch_ring_bytes", Help: "Bytes of keys and values held in memory for watchers (approximately)."},
+					stat(func(s watch.Stats) float64 { return float64(s.RingBytes) })),
 			)
 		}
 	}
