@@ -24,8 +24,11 @@ import (
 	boltadapter "github.com/cairnkv/cairn/internal/adapters/bolt"
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
+	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/kv"
+	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/ports"
 )
 
 // Version is the server's version, reported by /v1/status.
@@ -38,6 +41,9 @@ type App struct {
 	registry  *prometheus.Registry
 	backend   *boltadapter.Backend
 	hub       *watch.Hub
+	lessor    *lease.Lessor
+	runCancel context.CancelFunc
+	runDone   chan struct{}
 	node      *raftadapter.Node
 	listeners []net.Listener
 	servers   []*http.Server
@@ -112,6 +118,8 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Version:           Version,
 		OnCommit:          a.hub.Publish,
 		OnRestore:         a.hub.Reset,
+		OnLeader:          a.promote,
+		OnFollower:        a.demote,
 	}, backend)
 	if err != nil {
 		backend.Close()
@@ -120,6 +128,15 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	a.node = node
 
+	// The lessor proposes expiries only as leader, never forwarded: a member
+	// that just lost leadership must not act on stale deadlines.
+	a.lessor = lease.NewLessor(lease.Config{
+		MinTTL:         MinLeaseTTL(cfg.ElectionTimeout),
+		Extend:         cfg.ElectionTimeout,
+		ProposeTimeout: cfg.RequestTimeout,
+	}, ports.SystemClock{}, leaderProposer{node}, backend, func(err error) {
+		log.Warn().Err(err).Str("component", "lease").Msg("lessor")
+	})
 	api := httpadapter.New(httpadapter.Config{
 		MaxRequestBytes: cfg.MaxRequestBytes,
 		Logger:          log.With().Str("component", "http").Logger(),
@@ -127,8 +144,13 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Gatherer:        a.registry,
 		MaxWatchEvents:  cfg.MaxWatchEvents,
 		WatchHeartbeat:  cfg.WatchHeartbeat,
-	}, kv.New(node, backend), node, backend,
-		watch.New(watch.Config{MaxEvents: cfg.MaxWatchEvents}, a.hub, backend, node))
+	}, httpadapter.Services{
+		KV:      kv.New(node, backend),
+		Cluster: node,
+		Hasher:  backend,
+		Watch:   watch.New(watch.Config{MaxEvents: cfg.MaxWatchEvents}, a.hub, backend, node),
+		Lease:   lease.NewService(a.lessor, node, backend),
+	})
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
 			Handler:           api.Handler(),
@@ -173,6 +195,12 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}(srv, a.listeners[i])
 	}
+	lctx, cancel := context.WithCancel(context.Background())
+	a.runCancel, a.runDone = cancel, make(chan struct{})
+	go func() {
+		defer close(a.runDone)
+		a.lessor.Run(lctx)
+	}()
 	a.log.Info().Str("name", a.cfg.Name).Str("client_url", a.clientURL).
 		Str("peer_url", a.cfg.InitialAdvertisePeerURL).Str("data_dir", a.cfg.DataDir).Msg("cairn member started")
 	if a.cfg.Join != "" {
@@ -255,6 +283,10 @@ func (a *App) Close() error {
 			}
 		}
 		a.closeListeners()
+		if a.runCancel != nil {
+			a.runCancel()
+			<-a.runDone
+		}
 		if a.node != nil {
 			if err := a.node.Close(); err != nil {
 				errs = append(errs, err)
@@ -275,6 +307,34 @@ func (a *App) closeListeners() {
 	for _, ln := range a.listeners {
 		ln.Close()
 	}
+}
+
+// promote makes this member's lessor keep the lease deadlines: it leads,
+// and has applied the log up to the start of its term.
+func (a *App) promote() {
+	if err := a.lessor.Promote(); err != nil {
+		a.log.Error().Err(err).Msg("lessor could not take over the leases")
+	}
+}
+
+// demote stops the lessor: this member no longer leads.
+func (a *App) demote() { a.lessor.Demote() }
+
+// leaderProposer proposes only while this member leads.
+type leaderProposer struct{ n *raftadapter.Node }
+
+func (p leaderProposer) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
+	return p.n.ProposeAsLeader(ctx, cmd)
+}
+
+func (p leaderProposer) ReadBarrier(ctx context.Context) error { return p.n.ReadBarrier(ctx) }
+
+// MinLeaseTTL is the shortest lease, in seconds, for an election timeout:
+// one and a half election timeouts, rounded up, at least 1 (etcd's rule),
+// so that a leader change cannot eat a lease's whole TTL.
+func MinLeaseTTL(electionTimeout time.Duration) int64 {
+	s := (3*electionTimeout/2 + time.Second - 1) / time.Second
+	return max(int64(s), 1)
 }
 
 // NewLogger builds the server's logger from the configuration.

@@ -136,7 +136,7 @@ func specRouter(t *testing.T, doc *openapi3.T, ms []*member) routers.Router {
 func TestOpenAPI_Routes(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, nil, nil, nil, nil)
+	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, httpadapter.Services{})
 	mux, ok := api.Handler().(chi.Routes)
 	if !ok {
 		t.Fatalf("the API handler is a %T, not a chi router", api.Handler())
@@ -591,6 +591,14 @@ func TestOpenAPI_SingleMember(t *testing.T) {
 		step(t, doc, router, ms, put("Key"+k, k, "v"))
 	}
 	headRev := rev(step(t, doc, router, ms, put("Head", "head", "h")))
+	grant := post("LeaseGrant", "/v1/leases", `{"ttl":600,"id":4242}`)
+	grant.status = http.StatusCreated
+	grant.check = checks(wantNum(4242, "id"), wantNum(600, "ttl"))
+	step(t, doc, router, ms, grant)
+	step(t, doc, router, ms, put("LeasedKey", "leased/k?lease=4242", "v"))
+	revokeMe := post("LeaseGrantToRevoke", "/v1/leases", `{"ttl":600,"id":4444}`)
+	revokeMe.status = http.StatusCreated
+	step(t, doc, router, ms, revokeMe)
 	// readyz is 503 while an entry is committed but not yet applied, which
 	// a write in flight can cause: ask it while nothing is written.
 	step(t, doc, router, ms, apiCase{name: "Readyz", method: http.MethodGet, target: "/readyz", status: ok})
@@ -798,6 +806,25 @@ func TestOpenAPI_SingleMember(t *testing.T) {
 		{name: "WaitWithLimit", method: http.MethodGet, target: "/v1/kv/k?wait=true&limit=1", status: bad, code: "invalid_argument"},
 		{name: "WaitBadTimeout", method: http.MethodGet, target: "/v1/kv/k?wait=true&timeout=forever", status: bad, code: "invalid_argument"},
 		{name: "WaitRevisionWithoutWait", method: http.MethodGet, target: "/v1/kv/k?wait_revision=3", status: bad, code: "invalid_argument"},
+
+		// Leases.
+		{name: "LeaseList", method: http.MethodGet, target: "/v1/leases", status: ok, check: wantNum(4242, "leases", 0, "id")},
+		{name: "LeaseTTL", method: http.MethodGet, target: "/v1/leases/4242?keys=true", status: ok,
+			check: checks(wantNum(600, "granted_ttl"), wantStr("leased/k", "keys", 0, "key"))},
+		{name: "LeaseKeepAlive", method: http.MethodPost, target: "/v1/leases/4242/keepalive", status: ok, check: wantNum(600, "ttl")},
+		{name: "LeaseRevoke", method: http.MethodDelete, target: "/v1/leases/4444", status: ok},
+		{name: "LeaseTTLMissing", method: http.MethodGet, target: "/v1/leases/999", status: http.StatusNotFound, code: "lease_not_found"},
+		{name: "LeaseKeepAliveMissing", method: http.MethodPost, target: "/v1/leases/999/keepalive", status: http.StatusNotFound, code: "lease_not_found"},
+		{name: "LeaseRevokeMissing", method: http.MethodDelete, target: "/v1/leases/999", status: http.StatusNotFound, code: "lease_not_found"},
+		{name: "LeaseBadID", method: http.MethodGet, target: "/v1/leases/abc", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "LeaseGrantConflict", method: http.MethodPost, target: "/v1/leases", body: `{"ttl":10,"id":4242}`, contentType: "application/json",
+			status: http.StatusConflict, code: "conflict"},
+		{name: "LeaseGrantZeroTTL", method: http.MethodPost, target: "/v1/leases", body: `{"ttl":0}`, contentType: "application/json",
+			status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "LeaseGrantUnknownField", method: http.MethodPost, target: "/v1/leases", body: `{"ttl":10,"name":"x"}`, contentType: "application/json",
+			status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "PutMissingLease", method: http.MethodPut, target: "/v1/kv/nolease?lease=999", body: "v", contentType: "application/octet-stream",
+			status: http.StatusNotFound, code: "lease_not_found"},
 		{name: "CompactString", method: http.MethodPost, target: "/v1/compact", body: `{"revision":"1"}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
 
 		// Cluster and maintenance.

@@ -14,16 +14,27 @@ const (
 	// CmdPublishMember records a member's name and URLs in the registry and,
 	// from a new leader, marks the start of its term for linearizable reads.
 	CmdPublishMember CommandType = 3
+	// CmdLeaseGrant creates a lease.
+	CmdLeaseGrant CommandType = 4
+	// CmdLeaseRevoke revokes leases: each one's keys are deleted in one
+	// revision of its own, then the lease is removed.
+	CmdLeaseRevoke CommandType = 5
+	// CmdLeaseCheckpoint records the remaining TTLs of leases, so that a
+	// new leader does not restart their countdowns from the full TTL.
+	CmdLeaseCheckpoint CommandType = 6
 )
 
 // Command is one entry of the replicated log. Everything the state machine
 // needs to apply it is in the command: applying never reads a clock, a random
 // source or local configuration.
 type Command struct {
-	Type    CommandType
-	Txn     *TxnRequest
-	Compact *CompactRequest
-	Member  *PublishMember
+	Type       CommandType
+	Txn        *TxnRequest
+	Compact    *CompactRequest
+	Member     *PublishMember
+	Grant      *Lease  // CmdLeaseGrant: ID and TTL
+	Revoke     []int64 // CmdLeaseRevoke: lease IDs
+	Checkpoint []Lease // CmdLeaseCheckpoint: ID and RemainingTTL
 }
 
 // PublishMember records a member in the replicated registry. ClusterID is

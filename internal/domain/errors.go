@@ -17,6 +17,8 @@ var (
 	ErrFutureRevision = errors.New("mvcc: required revision is a future revision")
 	// ErrLeaseNotFound: the lease does not exist.
 	ErrLeaseNotFound = errors.New("lease: lease not found")
+	// ErrLeaseExists: a lease with the requested ID exists already.
+	ErrLeaseExists = errors.New("lease: lease already exists")
 	// ErrInvalidArgument: the request is malformed. An *InvalidArgumentError
 	// says what is wrong.
 	ErrInvalidArgument = errors.New("invalid argument")

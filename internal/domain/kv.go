@@ -52,6 +52,16 @@ type Event struct {
 	PrevKv *KeyValue
 }
 
+// Lease is a time to live that keys can be attached to. TTL is the granted
+// time to live in seconds. RemainingTTL, when not 0, is the remaining time
+// to live the leader last checkpointed through Raft: a new leader counts
+// down from it instead of from TTL.
+type Lease struct {
+	ID           int64
+	TTL          int64
+	RemainingTTL int64
+}
+
 // Header describes the member and state an answer comes from.
 type Header struct {
 	ClusterID uint64

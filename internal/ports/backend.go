@@ -37,6 +37,11 @@ type Reader interface {
 	// CompactRev returns the revision history has been compacted to (0 if
 	// never compacted).
 	CompactRev() int64
+	// Lease returns the lease with the given ID, or domain.ErrLeaseNotFound.
+	Lease(id int64) (domain.Lease, error)
+	// LeaseKeys returns the live keys attached to the lease, in key order
+	// (none for a lease that does not exist).
+	LeaseKeys(id int64) ([][]byte, error)
 }
 
 // View is a consistent read-only view of the store. It must be ended.
@@ -53,6 +58,8 @@ type View interface {
 	// always nil. It returns a *domain.CompactedError when from is below
 	// CompactRev() (from == CompactRev() is fine).
 	Events(from, to int64, key, end []byte, limit int) (events []domain.Event, next int64, err error)
+	// Leases returns every lease, in ID order.
+	Leases() ([]domain.Lease, error)
 	// End releases the view.
 	End()
 }
@@ -66,10 +73,13 @@ type View interface {
 type Batch interface {
 	Reader
 	// Put writes a new version of key. A key that does not exist (or was
-	// deleted) starts a new generation at version 1.
+	// deleted) starts a new generation at version 1. The key is attached to
+	// lease (when not 0) and detached from the lease its previous version
+	// had; the caller checks that the lease exists.
 	Put(key, value []byte, lease int64) error
 	// DeleteRange deletes the live keys in [key, end) (range forms as in
-	// Range) by writing tombstones, and returns how many it deleted.
+	// Range) by writing tombstones, detaches them from their leases, and
+	// returns how many it deleted.
 	DeleteRange(key, end []byte) (int64, error)
 	// EndRevision closes the current revision. If any Put or DeleteRange
 	// wrote since the last EndRevision, the store revision advances by one.
@@ -80,6 +90,12 @@ type Batch interface {
 	// above the compact revision and domain.ErrFutureRevision when it is
 	// above Rev().
 	Compact(rev int64) error
+	// PutLease creates the lease l, or replaces the one with its ID (its TTL
+	// or its checkpointed remaining TTL). Keys stay attached.
+	PutLease(l domain.Lease) error
+	// DeleteLease removes the lease with the given ID. Its keys must have
+	// been deleted first (a revoke deletes them in its revision).
+	DeleteLease(id int64) error
 	// PutMember records m in the member registry.
 	PutMember(m domain.Member) error
 	// SetClusterID records the cluster ID if none is recorded yet.

@@ -101,7 +101,7 @@ func openDB(path string, cfg Config) (*bbolt.DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{keyBucket, metaBucket, membersBucket} {
+		for _, name := range [][]byte{keyBucket, metaBucket, membersBucket, leasesBucket, leaseKeysBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -145,7 +145,7 @@ func (b *Backend) load() error {
 				ki = idx.insert(kv.Key)
 			}
 		}
-		if !ki.restore(r, tomb, kv.CreateRevision, kv.Version) {
+		if !ki.restore(r, tomb, kv.CreateRevision, kv.Version, kv.Lease) {
 			return fmt.Errorf("%w: tombstone of deleted key %q at %d.%d", errCorrupt, kv.Key, r.main, r.sub)
 		}
 		last = ki

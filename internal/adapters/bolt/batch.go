@@ -58,7 +58,8 @@ func (bt *batch) Rev() int64 { return bt.st.rev }
 // batch.
 func (bt *batch) CompactRev() int64 { return bt.st.compactRev }
 
-// Put writes a new version of key at the pending revision.
+// Put writes a new version of key at the pending revision and moves the
+// key from the lease of its live generation (if any) to lease (if not 0).
 func (bt *batch) Put(key, value []byte, lease int64) error {
 	if bt.done {
 		return errBatchDone
@@ -66,10 +67,12 @@ func (bt *batch) Put(key, value []byte, lease int64) error {
 	idx := bt.b.idx // only the batch changes the index: no lock to read it
 	r := revision{main: bt.pending(), sub: bt.sub}
 	kv := domain.KeyValue{Key: key, Value: value, CreateRevision: r.main, ModRevision: r.main, Version: 1, Lease: lease}
+	var prevLease int64
 	ki := idx.get(key)
 	if ki != nil {
 		if g := ki.live(); g != nil {
 			kv.CreateRevision, kv.Version = g.created, g.ver+1
+			prevLease = g.lease
 		}
 	}
 	// bbolt keeps the key and value until the txn ends: one fresh buffer
@@ -81,11 +84,14 @@ func (bt *batch) Put(key, value []byte, lease int64) error {
 	if err := bt.keys.Put(buf[:rk:rk], buf[rk:]); err != nil {
 		return fmt.Errorf("bolt: put %q: %w", key, err)
 	}
+	if err := bt.attach(key, prevLease, lease); err != nil {
+		return err
+	}
 	bt.b.mu.Lock()
 	if ki == nil {
 		ki = idx.insert(key)
 	}
-	ki.put(r)
+	ki.put(r, lease)
 	bt.b.mu.Unlock()
 	if kv.Version == 1 {
 		bt.pendingKeys++
@@ -98,7 +104,7 @@ func (bt *batch) Put(key, value []byte, lease int64) error {
 }
 
 // DeleteRange writes a tombstone at the pending revision for each live key
-// in the range and returns how many it wrote.
+// in the range, detaches it from its lease and returns how many it wrote.
 func (bt *batch) DeleteRange(key, end []byte) (int64, error) {
 	if bt.done {
 		return 0, errBatchDone
@@ -106,10 +112,12 @@ func (bt *batch) DeleteRange(key, end []byte) (int64, error) {
 	main := bt.pending()
 	var n int64
 	var err error
+	var row []byte // lease_keys row scratch
 	bt.b.mu.Lock()
 	defer bt.b.mu.Unlock()
 	bt.b.idx.ascend(key, end, func(ki *keyIndex) bool {
-		if ki.live() == nil {
+		g := ki.live()
+		if g == nil {
 			return true
 		}
 		r := revision{main: main, sub: bt.sub}
@@ -120,6 +128,9 @@ func (bt *batch) DeleteRange(key, end []byte) (int64, error) {
 		buf = appendKV(buf, &kv)
 		if err = bt.keys.Put(buf[:rk:rk], buf[rk:]); err != nil {
 			err = fmt.Errorf("bolt: delete %q: %w", ki.key, err)
+			return false
+		}
+		if row, err = bt.detach(row, ki.key, g.lease); err != nil {
 			return false
 		}
 		ki.tombstone(r)

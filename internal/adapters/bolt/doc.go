@@ -2,7 +2,8 @@
 //
 // Every version of every key is one record of the "key" bucket, keyed by its
 // revision, and an in-memory B-tree index maps each key to the revisions of
-// its generations. One Batch (the Raft state machine's write transaction) is
+// its generations. The lease table ("leases" and "lease_keys") is current
+// state beside the history, kept in step by Put and DeleteRange. One Batch (the Raft state machine's write transaction) is
 // the only writer; Views read the last committed revision concurrently.
 // DESIGN.md explains the encodings, the index and the lock order.
 package bolt

@@ -14,11 +14,11 @@ func TestKeyIndex_Compact(t *testing.T) {
 	// put@2 put@3 delete@4 put@5 put@7 (see keyIndex.compact).
 	build := func() *keyIndex {
 		ki := &keyIndex{key: []byte("k")}
-		ki.put(revision{main: 2})
-		ki.put(revision{main: 3})
+		ki.put(revision{main: 2}, 0)
+		ki.put(revision{main: 3}, 0)
 		ki.tombstone(revision{main: 4})
-		ki.put(revision{main: 5})
-		ki.put(revision{main: 7})
+		ki.put(revision{main: 5}, 0)
+		ki.put(revision{main: 7}, 0)
 		return ki
 	}
 	tests := []struct {

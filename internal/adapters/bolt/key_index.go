@@ -8,10 +8,14 @@ import "sort"
 // revs holds the kept revisions in ascending order. When deleted is true the
 // last of them is the tombstone. Compaction trims the front of revs, so
 // created and ver are kept apart: created is the main revision of the put
-// that started the generation and ver the version of its newest put.
+// that started the generation and ver the version of its newest put. lease
+// is the lease of its newest put (0: none): the lease the key is attached
+// to while the generation is live, which Put and DeleteRange detach it
+// from without reading the record.
 type generation struct {
 	created int64
 	ver     int64
+	lease   int64
 	revs    []revision
 	deleted bool
 }
@@ -43,15 +47,16 @@ func (ki *keyIndex) live() *generation {
 	return g
 }
 
-// put records a put at r: the next version of the live generation, or a new
-// generation at version 1.
-func (ki *keyIndex) put(r revision) {
+// put records a put at r with the given lease: the next version of the live
+// generation, or a new generation at version 1.
+func (ki *keyIndex) put(r revision, lease int64) {
 	if g := ki.live(); g != nil {
 		g.revs = append(g.revs, r)
 		g.ver++
+		g.lease = lease
 		return
 	}
-	ki.gens = append(ki.gens, generation{created: r.main, ver: 1, revs: []revision{r}})
+	ki.gens = append(ki.gens, generation{created: r.main, ver: 1, lease: lease, revs: []revision{r}})
 }
 
 // tombstone ends the live generation at r. The caller checks live() first.
@@ -123,8 +128,8 @@ func (ki *keyIndex) compact(atRev int64, apply bool, drop func(r revision, tomb 
 }
 
 // restore appends a revision read back from the database during a rebuild.
-// create and ver come from the record of a put.
-func (ki *keyIndex) restore(r revision, tomb bool, create, ver int64) bool {
+// create, ver and lease come from the record of a put.
+func (ki *keyIndex) restore(r revision, tomb bool, create, ver, lease int64) bool {
 	g := ki.live()
 	switch {
 	case tomb && g == nil:
@@ -133,10 +138,10 @@ func (ki *keyIndex) restore(r revision, tomb bool, create, ver int64) bool {
 		g.revs = append(g.revs, r)
 		g.deleted = true
 	case g == nil:
-		ki.gens = append(ki.gens, generation{created: create, ver: ver, revs: []revision{r}})
+		ki.gens = append(ki.gens, generation{created: create, ver: ver, lease: lease, revs: []revision{r}})
 	default:
 		g.revs = append(g.revs, r)
-		g.ver = ver
+		g.ver, g.lease = ver, lease
 	}
 	return true
 }

@@ -15,6 +15,10 @@ var (
 	keyBucket     = []byte("key")
 	metaBucket    = []byte("meta")
 	membersBucket = []byte("members")
+	// leasesBucket maps a lease ID to its TTLs, leaseKeysBucket holds one
+	// row per key attached to a lease (see lease.go).
+	leasesBucket    = []byte("leases")
+	leaseKeysBucket = []byte("lease_keys")
 )
 
 // The keys of the meta bucket; each value is an 8-byte big-endian integer.

@@ -34,6 +34,7 @@ var errorTable = []struct {
 	{domain.ErrFutureRevision, http.StatusBadRequest, "invalid_argument"},
 	{domain.ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
 	{domain.ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
+	{domain.ErrLeaseExists, http.StatusConflict, "conflict"},
 	{errNotFound, http.StatusNotFound, "not_found"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{domain.ErrCompacted, http.StatusGone, "compacted"},

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/watch"
 )
 
@@ -20,7 +21,7 @@ type httpMetrics struct {
 	watchDuration prometheus.Histogram
 }
 
-func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub, leases LeaseService) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_http_requests_total", Help: "HTTP requests by route, method and status code.",
@@ -45,6 +46,23 @@ func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub) *httpMetrics {
 	})
 	if reg != nil {
 		reg.MustRegister(m.requests, m.latency, m.errors, m.watchStreams, m.watchEvents, m.watchDuration)
+		if leases != nil {
+			ls := func(f func(lease.Stats) float64) func() float64 {
+				return func() float64 { return f(leases.Stats()) }
+			}
+			reg.MustRegister(
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_leases_tracked", Help: "Leases whose deadlines this member keeps (the leader's lessor)."},
+					ls(func(s lease.Stats) float64 { return float64(s.Leases) })),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_lease_granted_total", Help: "Leases granted through this member."},
+					ls(func(s lease.Stats) float64 { return float64(s.Granted) })),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_lease_revoked_total", Help: "Leases revoked by clients through this member."},
+					ls(func(s lease.Stats) float64 { return float64(s.Revoked) })),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_lease_expired_total", Help: "Leases this member, as leader, revoked because they expired."},
+					ls(func(s lease.Stats) float64 { return float64(s.Expired) })),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_lease_keepalives_total", Help: "Lease keepalives served by this member as leader."},
+					ls(func(s lease.Stats) float64 { return float64(s.KeepAlives) })),
+			)
+		}
 		if hub != nil {
 			stat := func(f func(watch.Stats) float64) func() float64 {
 				return func() float64 { return f(hub.Stats()) }

@@ -41,6 +41,8 @@ type ClusterService interface {
 	ReadBarrier(ctx context.Context) error
 	ProposeEncoded(ctx context.Context, cmd []byte) ([]byte, error)
 	LeaderReadIndex(ctx context.Context) (uint64, error)
+	IsLeader() bool
+	LeaderURL(ctx context.Context) (string, error)
 }
 
 // Hasher computes the store's history hash.
@@ -64,19 +66,30 @@ type Config struct {
 	WatchHeartbeat time.Duration
 }
 
+// Services are the domain services behind the API.
+type Services struct {
+	KV      KVService
+	Cluster ClusterService
+	Hasher  Hasher
+	Watch   WatchService
+	Lease   LeaseService
+}
+
 // Server is the REST API of one member.
 type Server struct {
-	cfg     Config
-	kv      KVService
-	cluster ClusterService
-	hasher  Hasher
-	watch   WatchService
-	metrics *httpMetrics
-	handler http.Handler
+	cfg       Config
+	kv        KVService
+	cluster   ClusterService
+	hasher    Hasher
+	watch     WatchService
+	leases    LeaseService
+	metrics   *httpMetrics
+	handler   http.Handler
+	transport *http.Transport // to the leader, for requests it must serve
 }
 
 // New builds the API's handler.
-func New(cfg Config, kvs KVService, cluster ClusterService, hasher Hasher, watches WatchService) *Server {
+func New(cfg Config, svc Services) *Server {
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = 1536 << 10
 	}
@@ -87,11 +100,12 @@ func New(cfg Config, kvs KVService, cluster ClusterService, hasher Hasher, watch
 		cfg.WatchHeartbeat = 10 * time.Second
 	}
 	var hub *watch.Hub
-	if watches != nil {
-		hub = watches.Hub()
+	if svc.Watch != nil {
+		hub = svc.Watch.Hub()
 	}
-	s := &Server{cfg: cfg, kv: kvs, cluster: cluster, hasher: hasher, watch: watches,
-		metrics: newHTTPMetrics(cfg.Registerer, hub)}
+	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
+		metrics:   newHTTPMetrics(cfg.Registerer, hub, svc.Lease),
+		transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
 	s.handler = s.routes()
 	return s
 }
@@ -128,6 +142,12 @@ func (s *Server) routes() http.Handler {
 	api.Post("/v1/txn", s.handleTxn)
 	api.Get("/v1/watch/*", s.handleWatch)
 	api.Post("/v1/compact", s.handleCompact)
+
+	api.Post("/v1/leases", s.onLeader(s.handleGrant))
+	api.Get("/v1/leases", s.handleLeases)
+	api.Get("/v1/leases/{id}", s.onLeader(s.handleTimeToLive))
+	api.Post("/v1/leases/{id}/keepalive", s.onLeader(s.handleKeepAlive))
+	api.Delete("/v1/leases/{id}", s.onLeader(s.handleRevoke))
 
 	api.Get("/v1/status", s.handleStatus)
 	api.Get("/v1/cluster/members", s.handleMembers)

@@ -55,7 +55,11 @@ func (fakeCluster) Members() ([]domain.ClusterMember, error) {
 func (fakeCluster) AddMember(_ context.Context, m domain.Member) (domain.Member, error) {
 	return m, nil
 }
-func (fakeCluster) Revision() int64                   { return 9 }
+func (fakeCluster) Revision() int64 { return 9 }
+func (fakeCluster) IsLeader() bool  { return true }
+func (fakeCluster) LeaderURL(context.Context) (string, error) {
+	return "", domain.ErrNoLeader
+}
 func (fakeCluster) ReadBarrier(context.Context) error { return nil }
 func (fakeCluster) ProposeEncoded(context.Context, []byte) ([]byte, error) {
 	return nil, domain.ErrNotLeader
@@ -70,7 +74,8 @@ func newTestServer(t *testing.T, k *fakeKV) *httptest.Server {
 	t.Helper()
 	b := portstest.NewBackend()
 	ws := watch.New(watch.Config{}, watch.NewHub(watch.HubConfig{}, 1), b, portstest.NewProposer(b))
-	s := New(Config{MaxRequestBytes: 1024, Logger: zerolog.New(zerolog.NewTestWriter(t))}, k, fakeCluster{}, fakeHasher{}, ws)
+	s := New(Config{MaxRequestBytes: 1024, Logger: zerolog.New(zerolog.NewTestWriter(t))},
+		Services{KV: k, Cluster: fakeCluster{}, Hasher: fakeHasher{}, Watch: ws})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return ts

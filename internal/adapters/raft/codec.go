@@ -56,6 +56,23 @@ func EncodeCommand(cmd domain.Command) ([]byte, error) {
 			e.string(u)
 		}
 		e.uvarint(cmd.Member.ClusterID)
+	case domain.CmdLeaseGrant:
+		if cmd.Grant == nil {
+			return nil, errors.New("codec: grant command without lease")
+		}
+		e.varint(cmd.Grant.ID)
+		e.varint(cmd.Grant.TTL)
+	case domain.CmdLeaseRevoke:
+		e.uvarint(uint64(len(cmd.Revoke)))
+		for _, id := range cmd.Revoke {
+			e.varint(id)
+		}
+	case domain.CmdLeaseCheckpoint:
+		e.uvarint(uint64(len(cmd.Checkpoint)))
+		for _, l := range cmd.Checkpoint {
+			e.varint(l.ID)
+			e.varint(l.RemainingTTL)
+		}
 	default:
 		return nil, fmt.Errorf("codec: cannot encode command type %d", cmd.Type)
 	}
@@ -89,6 +106,20 @@ func DecodeCommand(data []byte) (cmd domain.Command, skip bool, err error) {
 		}
 		p.ClusterID = d.uvarint()
 		cmd.Member = p
+	case domain.CmdLeaseGrant:
+		cmd.Grant = &domain.Lease{ID: d.varint(), TTL: d.varint()}
+	case domain.CmdLeaseRevoke:
+		n := d.count(1)
+		cmd.Revoke = make([]int64, 0, n)
+		for i := 0; i < n; i++ {
+			cmd.Revoke = append(cmd.Revoke, d.varint())
+		}
+	case domain.CmdLeaseCheckpoint:
+		n := d.count(2)
+		cmd.Checkpoint = make([]domain.Lease, 0, n)
+		for i := 0; i < n; i++ {
+			cmd.Checkpoint = append(cmd.Checkpoint, domain.Lease{ID: d.varint(), RemainingTTL: d.varint()})
+		}
 	default:
 		if data[1]&typeIgnorable != 0 {
 			return cmd, true, nil

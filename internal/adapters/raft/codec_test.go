@@ -38,6 +38,9 @@ func TestCodec_CommandRoundTrip(t *testing.T) {
 		{name: "txn", cmd: domain.Command{Type: domain.CmdTxn, Txn: sampleTxn()}},
 		{name: "empty txn", cmd: domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{}}},
 		{name: "compact", cmd: domain.Command{Type: domain.CmdCompact, Compact: &domain.CompactRequest{Revision: 42}}},
+		{name: "grant", cmd: domain.Command{Type: domain.CmdLeaseGrant, Grant: &domain.Lease{ID: 1<<53 - 1, TTL: 60}}},
+		{name: "revoke", cmd: domain.Command{Type: domain.CmdLeaseRevoke, Revoke: []int64{1, 2, 3}}},
+		{name: "checkpoint", cmd: domain.Command{Type: domain.CmdLeaseCheckpoint, Checkpoint: []domain.Lease{{ID: 7, RemainingTTL: 12}, {ID: 9}}}},
 		{name: "member", cmd: domain.Command{Type: domain.CmdPublishMember, Member: &domain.PublishMember{
 			Member:    domain.Member{ID: 5, Name: "n1", PeerURL: "http://127.0.0.1:2380", ClientURLs: []string{"http://a:1", "http://b:2"}},
 			ClusterID: 77,
@@ -105,6 +108,7 @@ func TestCodec_ResultRoundTrip(t *testing.T) {
 		}}}},
 		{name: "compacted", res: domain.Result{Revision: 3, Err: &domain.CompactedError{CompactRevision: 5}}},
 		{name: "lease", res: domain.Result{Revision: 3, Err: domain.ErrLeaseNotFound}},
+		{name: "lease exists", res: domain.Result{Revision: 3, Err: domain.ErrLeaseExists}},
 		{name: "invalid", res: domain.Result{Revision: 3, Err: &domain.InvalidArgumentError{Msg: "bad"}}},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,15 @@ func (n *Node) runLeadership() {
 				go n.establish()
 			} else {
 				n.kickReady()
+				if n.cfg.OnFollower != nil {
+					n.cfg.OnFollower()
+				}
+			}
+		case term := <-n.leaderReady:
+			// Called here, on the goroutine that also calls OnFollower,
+			// so that the two never run out of order.
+			if n.cfg.OnLeader != nil && n.IsLeader() && n.raft.CurrentTerm() == term {
+				n.cfg.OnLeader()
 			}
 		case <-obsCh:
 			n.metrics.leaderChanges.Inc()
@@ -80,6 +89,10 @@ func (n *Node) establish() {
 			if n.raft.CurrentTerm() == term {
 				n.setReady(term)
 				n.log.Info().Uint64("term", term).Msg("leader ready")
+				select {
+				case n.leaderReady <- term:
+				case <-n.done:
+				}
 			}
 			return
 		}

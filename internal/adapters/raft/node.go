@@ -77,6 +77,11 @@ type Config struct {
 	// OnRestore, when set, is called after a snapshot replaced the store,
 	// with the store's new revision.
 	OnRestore func(rev int64)
+	// OnLeader, when set, is called when this member has become leader and
+	// applied the log up to the start of its term; OnFollower when it
+	// stops leading. They run on the node's leadership goroutine.
+	OnLeader   func()
+	OnFollower func()
 }
 
 func (c *Config) setDefaults() {
@@ -121,6 +126,7 @@ type Node struct {
 	readyTerm uint64        // term whose start this member, as leader, has applied
 	readyCh   chan struct{} // closed and replaced when readyTerm changes
 
+	leaderReady  chan uint64               // terms whose start this leader applied
 	readCh       chan chan readIndexResult // reads waiting for a leader round
 	remoteReadCh chan chan readIndexResult // reads waiting for a follower round
 
@@ -165,6 +171,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		backend:      b,
 		log:          cfg.Logger.With().Str("component", "raft").Logger(),
 		readyCh:      make(chan struct{}),
+		leaderReady:  make(chan uint64),
 		readCh:       make(chan chan readIndexResult, 4096),
 		remoteReadCh: make(chan chan readIndexResult, 4096),
 		done:         make(chan struct{}),
@@ -346,6 +353,20 @@ func (n *Node) HasState() bool { return n.hasState }
 // IsLeader reports whether this member is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
 
+// LeaderURL returns the leader's client URL, waiting a little for a leader
+// to be known. It fails with domain.ErrNoLeader.
+func (n *Node) LeaderURL(ctx context.Context) (string, error) {
+	leader, err := n.waitLeader(ctx)
+	if err != nil {
+		return "", err
+	}
+	u, err := n.fwd.leaderURL(leader)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", domain.ErrNoLeader, err)
+	}
+	return u, nil
+}
+
 // Leader returns the leader's name, or "" when none is known.
 func (n *Node) Leader() string {
 	_, id := n.raft.LeaderWithID()
@@ -497,13 +518,14 @@ func (n *Node) timeout(ctx context.Context) time.Duration {
 	return t
 }
 
-// waitLeader waits until a leader is known, for at most two election
-// timeouts (and the context), and returns its name.
+// waitLeader waits until a leader is known, for at most four election
+// timeouts (an election with a split vote or two) and the context, and
+// returns its name.
 func (n *Node) waitLeader(ctx context.Context) (string, error) {
 	if l := n.Leader(); l != "" {
 		return l, nil
 	}
-	deadline := time.NewTimer(2 * n.cfg.ElectionTimeout)
+	deadline := time.NewTimer(4 * n.cfg.ElectionTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(n.cfg.HeartbeatInterval / 4)
 	defer tick.Stop()

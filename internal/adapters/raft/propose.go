@@ -63,6 +63,23 @@ func (n *Node) Propose(ctx context.Context, cmd domain.Command) (domain.Result, 
 	return n.propose(ctx, data)
 }
 
+// ProposeAsLeader proposes cmd only if this member is the leader, and
+// never forwards it: it fails with domain.ErrNotLeader on a follower. The
+// leader's own duties (lease expiry) use it, so that a member that just
+// lost leadership cannot act on stale deadlines through the new leader.
+func (n *Node) ProposeAsLeader(ctx context.Context, cmd domain.Command) (domain.Result, error) {
+	if !n.IsLeader() {
+		return domain.Result{}, domain.ErrNotLeader
+	}
+	data, err := EncodeCommand(cmd)
+	if err != nil {
+		return domain.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
+	defer cancel()
+	return n.applyLocal(ctx, data)
+}
+
 // ProposeEncoded proposes a command encoded by EncodeCommand on behalf of
 // another member, and returns the encoded result. It is the leader side of
 // forwarding: it fails with domain.ErrNotLeader on a follower.

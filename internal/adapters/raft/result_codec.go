@@ -18,6 +18,7 @@ const (
 	resErrFutureRevision
 	resErrInvalid
 	resErrOther
+	resErrLeaseExists
 )
 
 // EncodeResult encodes a Result for the forwarding protocol.
@@ -64,6 +65,8 @@ func encodeErr(e *encoder, err error) {
 		e.string(ie.Msg)
 	case errors.Is(err, domain.ErrLeaseNotFound):
 		e.byte(resErrLeaseNotFound)
+	case errors.Is(err, domain.ErrLeaseExists):
+		e.byte(resErrLeaseExists)
 	case errors.Is(err, domain.ErrKeyNotFound):
 		e.byte(resErrKeyNotFound)
 	case errors.Is(err, domain.ErrFutureRevision):
@@ -80,6 +83,8 @@ func decodeErr(d *decoder) error {
 		return nil
 	case resErrLeaseNotFound:
 		return domain.ErrLeaseNotFound
+	case resErrLeaseExists:
+		return domain.ErrLeaseExists
 	case resErrKeyNotFound:
 		return domain.ErrKeyNotFound
 	case resErrCompacted:

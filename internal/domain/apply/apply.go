@@ -25,6 +25,12 @@ func Apply(b ports.Batch, cmd domain.Command) domain.Result {
 			panic(fmt.Errorf("apply: compact %d: %w", cmd.Compact.Revision, err))
 		}
 		return domain.Result{Revision: b.Rev(), Err: err}
+	case domain.CmdLeaseGrant:
+		return applyGrant(b, *cmd.Grant)
+	case domain.CmdLeaseRevoke:
+		return applyRevoke(b, cmd.Revoke)
+	case domain.CmdLeaseCheckpoint:
+		return applyCheckpoint(b, cmd.Checkpoint)
 	case domain.CmdPublishMember:
 		if err := b.PutMember(cmd.Member.Member); err != nil {
 			panic(fmt.Errorf("apply: publish member: %w", err))
@@ -99,9 +105,12 @@ func check(b ports.Batch, t *domain.TxnRequest, p *path) error {
 		switch {
 		case op.Put != nil:
 			if op.Put.Lease != 0 && !op.Put.IgnoreLease {
-				// Leases are not kept by this version of the store, so no
-				// lease can exist.
-				return fmt.Errorf("lease %d: %w", op.Put.Lease, domain.ErrLeaseNotFound)
+				if _, err := b.Lease(op.Put.Lease); err != nil {
+					if errors.Is(err, domain.ErrLeaseNotFound) {
+						return fmt.Errorf("lease %d: %w", op.Put.Lease, err)
+					}
+					panic(fmt.Errorf("apply: read lease %d: %w", op.Put.Lease, err))
+				}
 			}
 			if op.Put.IgnoreValue || op.Put.IgnoreLease {
 				rr, err := b.Range(op.Put.Key, nil, ports.RangeOptions{CountOnly: true})

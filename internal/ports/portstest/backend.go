@@ -37,7 +37,13 @@ type Backend struct {
 
 // NewBackend returns an empty Backend, at revision 1.
 func NewBackend() *Backend {
-	return &Backend{st: &fakeState{Rev: 1, Keys: map[string][]version{}, Members: map[string]domain.Member{}}}
+	return &Backend{st: &fakeState{
+		Rev:      1,
+		Keys:     map[string][]version{},
+		Members:  map[string]domain.Member{},
+		Leases:   map[int64]domain.Lease{},
+		Attached: map[string]int64{},
+	}}
 }
 
 // version is one version of a key.
@@ -48,6 +54,7 @@ type version struct {
 }
 
 // fakeState is the whole store; every version of a key in revision order.
+// Attached maps each live key attached to a lease to the lease's ID.
 type fakeState struct {
 	Rev          int64
 	CompactRev   int64
@@ -56,6 +63,8 @@ type fakeState struct {
 	ClusterID    uint64
 	Members      map[string]domain.Member
 	Keys         map[string][]version
+	Leases       map[int64]domain.Lease
+	Attached     map[string]int64 `json:"-"`
 }
 
 // clone copies s so that a Batch can change it; version slices are clipped
@@ -63,6 +72,8 @@ type fakeState struct {
 func (s *fakeState) clone() *fakeState {
 	c := *s
 	c.Members = maps.Clone(s.Members)
+	c.Leases = maps.Clone(s.Leases)
+	c.Attached = maps.Clone(s.Attached)
 	c.Keys = make(map[string][]version, len(s.Keys))
 	for k, vs := range s.Keys {
 		c.Keys[k] = slices.Clip(vs)
@@ -228,7 +239,8 @@ func (b *Backend) ClusterID() uint64 {
 }
 
 // Hash returns a CRC-32C of the versions with a main revision <= rev, in
-// revision order, and the compact revision.
+// revision order, and the compact revision. Leases are not hashed, as in the
+// bolt backend.
 func (b *Backend) Hash(rev int64) (uint32, int64, int64, error) {
 	b.mu.Lock()
 	st := b.st
@@ -280,8 +292,15 @@ func (s *fakeSnapshot) Release()    {}
 // snapshotState is the JSON form of a fakeState; keys are []byte (base64),
 // since JSON strings cannot hold arbitrary bytes.
 type snapshotState struct {
-	State    fakeState
-	Versions []version
+	State       fakeState
+	Versions    []version
+	Attachments []attachment
+}
+
+// attachment is one entry of fakeState.Attached.
+type attachment struct {
+	Key   []byte
+	Lease int64
 }
 
 // Snapshot encodes the committed state.
@@ -293,6 +312,9 @@ func (b *Backend) Snapshot() (ports.Snapshot, error) {
 	ss.State.Keys = nil
 	for _, vs := range st.Keys {
 		ss.Versions = append(ss.Versions, vs...)
+	}
+	for k, id := range st.Attached {
+		ss.Attachments = append(ss.Attachments, attachment{Key: []byte(k), Lease: id})
 	}
 	data, err := json.Marshal(ss)
 	if err != nil {
@@ -312,6 +334,13 @@ func (b *Backend) Restore(r io.Reader) error {
 	st.Keys = map[string][]version{}
 	if st.Members == nil {
 		st.Members = map[string]domain.Member{}
+	}
+	if st.Leases == nil {
+		st.Leases = map[int64]domain.Lease{}
+	}
+	st.Attached = map[string]int64{}
+	for _, a := range ss.Attachments {
+		st.Attached[string(a.Key)] = a.Lease
 	}
 	slices.SortFunc(ss.Versions, cmpVersion)
 	for _, v := range ss.Versions {
@@ -433,6 +462,11 @@ func (bt *fakeBatch) Put(key, value []byte, lease int64) error {
 	}
 	kv = cloneKV(kv)
 	bt.st.Keys[string(key)] = append(vs, version{Main: main, Sub: bt.sub, KV: kv})
+	if lease == 0 {
+		delete(bt.st.Attached, string(key))
+	} else {
+		bt.st.Attached[string(key)] = lease
+	}
 	bt.events = append(bt.events, domain.Event{Type: domain.EventPut, Kv: cloneKV(kv)})
 	bt.sub++
 	return nil
@@ -451,6 +485,7 @@ func (bt *fakeBatch) DeleteRange(key, end []byte) (int64, error) {
 		}
 		kv := domain.KeyValue{Key: []byte(k), ModRevision: main}
 		bt.st.Keys[k] = append(vs, version{Main: main, Sub: bt.sub, Tomb: true, KV: kv})
+		delete(bt.st.Attached, k)
 		bt.events = append(bt.events, domain.Event{Type: domain.EventDelete, Kv: domain.KeyValue{Key: []byte(k), ModRevision: main}})
 		bt.sub++
 		n++

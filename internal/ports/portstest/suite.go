@@ -32,6 +32,13 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) ports.Backend) 
 	t.Run("Events", s.testEvents)
 	t.Run("EventsCompact", s.testEventsCompact)
 	t.Run("EventsAliasing", s.testEventsAliasing)
+	t.Run("Leases", s.testLeases)
+	t.Run("LeaseAttach", s.testLeaseAttach)
+	t.Run("LeaseBatch", s.testLeaseBatch)
+	t.Run("LeaseRevoke", s.testLeaseRevoke)
+	t.Run("LeaseKeysOrder", s.testLeaseKeysOrder)
+	t.Run("LeaseCompact", s.testLeaseCompact)
+	t.Run("LeaseSnapshot", s.testLeaseSnapshot)
 }
 
 type suite struct {

@@ -1,0 +1,224 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/lease"
+)
+
+// LeaseService is what the lease handlers need; *lease.Service implements
+// it.
+type LeaseService interface {
+	Grant(ctx context.Context, ttl, id int64) (lease.Granted, error)
+	Revoke(ctx context.Context, id int64) (int64, error)
+	KeepAlive(ctx context.Context, id int64) (int64, error)
+	TimeToLive(ctx context.Context, id int64, keys bool) (lease.Status, error)
+	List(ctx context.Context, serializable bool) ([]domain.Lease, int64, error)
+	Stats() lease.Stats
+}
+
+type grantRequestJSON struct {
+	TTL int64 `json:"ttl"`
+	ID  int64 `json:"id"`
+}
+
+type grantResponseJSON struct {
+	Header       headerJSON `json:"header"`
+	ID           int64      `json:"id"`
+	TTL          int64      `json:"ttl"`
+	RequestedTTL int64      `json:"requested_ttl,omitempty"`
+	Message      string     `json:"message,omitempty"`
+}
+
+type leaseJSON struct {
+	ID  int64 `json:"id"`
+	TTL int64 `json:"ttl"`
+}
+
+type leasesJSON struct {
+	Header headerJSON  `json:"header"`
+	Leases []leaseJSON `json:"leases"`
+}
+
+type leaseKeyJSON struct {
+	Key       *string `json:"key,omitempty"`
+	KeyBase64 *string `json:"key_base64,omitempty"`
+}
+
+type ttlJSON struct {
+	Header     headerJSON     `json:"header"`
+	ID         int64          `json:"id"`
+	TTL        int64          `json:"ttl"`
+	GrantedTTL int64          `json:"granted_ttl"`
+	Keys       []leaseKeyJSON `json:"keys,omitempty"`
+}
+
+type keepAliveJSON struct {
+	Header headerJSON `json:"header"`
+	ID     int64      `json:"id"`
+	TTL    int64      `json:"ttl"`
+}
+
+// leaseID parses the {id} of a lease path.
+func leaseID(r *http.Request) (int64, error) {
+	s := chi.URLParam(r, "id")
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 || id > domain.MaxLeaseID {
+		return 0, domain.InvalidArgument("lease id must be an integer between 1 and %d, not %q", int64(domain.MaxLeaseID), s)
+	}
+	return id, nil
+}
+
+// onLeader serves a request on the leader: a member that does not lead
+// sends it to the leader's client URL and returns the leader's answer
+// unchanged. The lessor, which keeps the deadlines, lives on the leader.
+func (s *Server) onLeader(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cluster.IsLeader() {
+			next(w, r)
+			return
+		}
+		if r.Header.Get(headerForwardedBy) != "" {
+			// Forwarded to a member that no longer leads: do not bounce.
+			s.writeError(w, r, domain.ErrNoLeader)
+			return
+		}
+		target, err := s.cluster.LeaderURL(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(u)
+				pr.Out.Header.Set(headerForwardedBy, strconv.FormatUint(s.cluster.Header().MemberID, 10))
+			},
+			Transport: s.transport,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				s.writeError(w, r, domain.ErrNoLeader)
+			},
+		}
+		proxy.ServeHTTP(w, r)
+	}
+}
+
+// headerForwardedBy marks a request forwarded by another member.
+const headerForwardedBy = "X-Cairn-Forwarded-By"
+
+func (s *Server) handleGrant(w http.ResponseWriter, r *http.Request) {
+	if q := newQuery(r); q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	var in grantRequestJSON
+	if err := decodeJSON(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	g, err := s.leases.Grant(r.Context(), in.TTL, in.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := grantResponseJSON{Header: s.header(g.Revision), ID: g.Lease.ID, TTL: g.Lease.TTL}
+	if g.Requested != 0 {
+		out.RequestedTTL = g.Requested
+		out.Message = "ttl raised to the minimum of " + strconv.FormatInt(g.Lease.TTL, 10) + " seconds"
+	}
+	s.writeJSON(w, http.StatusCreated, g.Revision, out)
+}
+
+func (s *Server) handleLeases(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r, "serializable")
+	serializable := q.bool("serializable")
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	leases, rev, err := s.leases.List(r.Context(), serializable)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := leasesJSON{Header: s.header(rev), Leases: make([]leaseJSON, len(leases))}
+	for i, l := range leases {
+		out.Leases[i] = leaseJSON{ID: l.ID, TTL: l.TTL}
+	}
+	s.writeJSON(w, http.StatusOK, rev, out)
+}
+
+func (s *Server) handleTimeToLive(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r, "keys", "encoding")
+	withKeys := q.bool("keys")
+	c := q.codec()
+	id, err := leaseID(r)
+	if err == nil {
+		err = q.err
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st, err := s.leases.TimeToLive(r.Context(), id, withKeys)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := ttlJSON{Header: s.header(st.Revision), ID: st.ID, TTL: st.TTL, GrantedTTL: st.GrantedTTL}
+	if withKeys {
+		out.Keys = make([]leaseKeyJSON, len(st.Keys))
+		for i, k := range st.Keys {
+			out.Keys[i].Key, out.Keys[i].KeyBase64 = c.text(k)
+		}
+	}
+	s.writeJSON(w, http.StatusOK, st.Revision, out)
+}
+
+func (s *Server) handleKeepAlive(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r)
+	id, err := leaseID(r)
+	if err == nil {
+		err = q.err
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ttl, err := s.leases.KeepAlive(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rev := s.cluster.Revision()
+	s.writeJSON(w, http.StatusOK, rev, keepAliveJSON{Header: s.header(rev), ID: id, TTL: ttl})
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r)
+	id, err := leaseID(r)
+	if err == nil {
+		err = q.err
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rev, err := s.leases.Revoke(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, rev, compactResponseJSON{Header: s.header(rev)})
+}

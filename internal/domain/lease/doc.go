@@ -1,0 +1,12 @@
+// Package lease keeps leases: times to live that keys are attached to, so
+// that a service's registration disappears when the service dies.
+//
+// Grants, revokes and checkpoints go through Raft (package apply keeps the
+// lease table). Deadlines are the leader's business, outside the state
+// machine: the Lessor on the leader holds them in a heap, renews them on
+// keepalives and proposes a revoke when one passes. A new leader restarts
+// every countdown from the remaining TTL last checkpointed through Raft
+// (or the full TTL), plus an election timeout, so that no lease expires
+// early because the leader changed; the periodic checkpoints keep repeated
+// leader changes from keeping a dead holder's lease alive for ever.
+package lease
