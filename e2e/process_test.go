@@ -353,8 +353,9 @@ type cluster struct {
 }
 
 // newCluster starts n members that bootstrap together with 50 ms heartbeats
-// and a 500 ms election timeout, and waits until every one is ready.
-func newCluster(t testing.TB, n int) *cluster {
+// and a 500 ms election timeout, and waits until every one is ready. extra
+// is appended to every member's command line.
+func newCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, hc: newHTTPClient(t)}
 	clientPorts, peerURLs := make([]int, n), make([]string, n)
@@ -378,6 +379,7 @@ func newCluster(t testing.TB, n int) *cluster {
 			"--election-timeout", "500",
 			"--heartbeat-interval", "50",
 		}
+		args = append(args, extra...)
 		m := newMember(t, c.hc, name, clientPorts[i], args)
 		m.dataDir = dataDir
 		c.members = append(c.members, m)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -164,4 +165,107 @@ func TestLease_SurvivesClusterRestart(t *testing.T) {
 		code, _ := do(t, http.MethodGet, ms[2].URL+"/v1/kv/k?serializable=true", "")
 		return code == http.StatusNotFound
 	})
+}
+
+// TestLease_ManyExpireTogether grants many leases with a key each, lets
+// them all expire while a writer keeps writing, and checks that every one
+// is revoked and that the writer's latency holds. CAIRN_SOAK=1 runs the
+// issue's scale (10,000 leases).
+func TestLease_ManyExpireTogether(t *testing.T) {
+	t.Parallel()
+	n, ttl := 1000, int64(10)
+	if os.Getenv("CAIRN_SOAK") != "" {
+		n, ttl = 10000, 40
+	}
+	ms := startCluster(t, 3)
+	li := leaderIndex(t, ms, 10*time.Second)
+	leader := ms[li].URL
+
+	// A steady writer through a follower, from before the grants until
+	// after the last expiry.
+	var mu sync.Mutex
+	var lat []time.Duration
+	var at []time.Time
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			t0 := time.Now()
+			mustPut(t, ms[(li+1)%3].URL, fmt.Sprintf("steady/%d", i%100), "v")
+			mu.Lock()
+			lat = append(lat, time.Since(t0))
+			at = append(at, t0)
+			mu.Unlock()
+		}
+	}()
+	waitFor(t, 10*time.Second, "a baseline of writes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lat) >= 50
+	})
+
+	grantStart := time.Now()
+	ids := make(chan int, n)
+	for i := 0; i < n; i++ {
+		ids <- i
+	}
+	close(ids)
+	var wg sync.WaitGroup
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				id := grantLease(t, leader, ttl)
+				mustPut(t, leader, fmt.Sprintf("reg/%05d?lease=%d", i, id), "addr")
+			}
+		}()
+	}
+	wg.Wait()
+	granted := time.Since(grantStart)
+	firstExpiry := grantStart.Add(time.Duration(ttl) * time.Second)
+	t.Logf("granted %d leases with a key each in %v", n, granted)
+	if time.Now().After(firstExpiry) {
+		t.Logf("the grants took longer than the TTL: expiries overlap the grants")
+	}
+	waitFor(t, time.Duration(ttl)*time.Second+granted+60*time.Second, "every lease to expire", func() bool {
+		code, body := do(t, http.MethodGet, leader+"/v1/kv/reg/?prefix=true&count_only=true&serializable=true", "")
+		return code == 200 && strings.Contains(body, `"count":0`)
+	})
+	allGone := time.Now()
+	close(stop)
+	<-done
+	code, body := do(t, http.MethodGet, leader+"/v1/leases", "")
+	if code != 200 || strings.Count(body, `"id"`) != 0 {
+		t.Fatalf("leases left after they all expired: %.300s", body)
+	}
+	for _, m := range ms {
+		waitFor(t, 10*time.Second, "the keys to be gone on "+m.cfg.Name, func() bool {
+			_, body := do(t, http.MethodGet, m.URL+"/v1/kv/reg/?prefix=true&count_only=true&serializable=true", "")
+			return strings.Contains(body, `"count":0`)
+		})
+	}
+	var baseline, expiring []time.Duration
+	for i, t0 := range at {
+		switch {
+		case t0.Before(grantStart):
+			baseline = append(baseline, lat[i])
+		case !t0.Before(firstExpiry) && t0.Before(allGone):
+			expiring = append(expiring, lat[i])
+		}
+	}
+	t.Logf("%d leases revoked within %v of the first expiry; writer latency p50/p99: baseline %v/%v (%d writes), while they expired %v/%v (%d writes)",
+		n, allGone.Sub(firstExpiry), percentile(baseline, 0.5), percentile(baseline, 0.99), len(baseline),
+		percentile(expiring, 0.5), percentile(expiring, 0.99), len(expiring))
+	if p := percentile(expiring, 0.99); p > 3*time.Second {
+		t.Fatalf("writes stalled while leases expired: p99 %v", p)
+	}
 }
