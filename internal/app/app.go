@@ -25,8 +25,10 @@ import (
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/election"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/lease"
+	"github.com/cairnkv/cairn/internal/domain/lock"
 	"github.com/cairnkv/cairn/internal/domain/watch"
 	"github.com/cairnkv/cairn/internal/ports"
 )
@@ -144,13 +146,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Gatherer:        a.registry,
 		MaxWatchEvents:  cfg.MaxWatchEvents,
 		WatchHeartbeat:  cfg.WatchHeartbeat,
-	}, httpadapter.Services{
-		KV:      kv.New(node, backend),
-		Cluster: node,
-		Hasher:  backend,
-		Watch:   watch.New(watch.Config{MaxEvents: cfg.MaxWatchEvents}, a.hub, backend, node),
-		Lease:   lease.NewService(a.lessor, node, backend),
-	})
+	}, services(cfg, a, node, backend))
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
 			Handler:           api.Handler(),
@@ -306,6 +302,23 @@ func (a *App) Close() error {
 func (a *App) closeListeners() {
 	for _, ln := range a.listeners {
 		ln.Close()
+	}
+}
+
+// services builds the domain services over the node and the store.
+func services(cfg Config, a *App, node *raftadapter.Node, backend *boltadapter.Backend) httpadapter.Services {
+	kvs := kv.New(node, backend)
+	watches := watch.New(watch.Config{MaxEvents: cfg.MaxWatchEvents}, a.hub, backend, node)
+	leases := lease.NewService(a.lessor, node, backend)
+	q := lock.NewQueue(kvs, watches, leases)
+	return httpadapter.Services{
+		KV:       kvs,
+		Cluster:  node,
+		Hasher:   backend,
+		Watch:    watches,
+		Lease:    leases,
+		Lock:     lock.New(q),
+		Election: election.New(q, kvs, watches),
 	}
 }
 

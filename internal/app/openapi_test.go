@@ -40,7 +40,15 @@ var registerDecoders sync.Once
 // greedyPaths are the routes of the greedy key parameter: the router
 // matches one path segment only, so requests under them are matched by
 // hand.
-var greedyPaths = []string{"/v1/kv/", "/v1/watch/"}
+var greedyPaths = []string{"/v1/kv/", "/v1/watch/", "/v1/locks/", "/v1/elections/"}
+
+// greedyParam is the name of the greedy parameter under each prefix.
+func greedyParam(prefix string) string {
+	if prefix == "/v1/locks/" || prefix == "/v1/elections/" {
+		return "{name}"
+	}
+	return "{key}"
+}
 
 // greedyPrefix returns the greedy route path is under, or "".
 func greedyPrefix(path string) string {
@@ -144,7 +152,7 @@ func TestOpenAPI_Routes(t *testing.T) {
 	served := map[string]bool{}
 	err := chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if p := greedyPrefix(route); p != "" && route == p+"*" {
-			route = p + "{key}"
+			route = p + "*"
 		}
 		served[method+" "+route] = true
 		return nil
@@ -156,6 +164,10 @@ func TestOpenAPI_Routes(t *testing.T) {
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
 			documented[method+" "+path] = true
+			if p := greedyPrefix(path); p != "" {
+				// chi serves every path under a greedy prefix with one route.
+				documented[method+" "+p+"*"] = true
+			}
 		}
 	}
 	for _, r := range sortedKeys(served) {
@@ -167,7 +179,7 @@ func TestOpenAPI_Routes(t *testing.T) {
 		// chi's /v1/kv/* serves the empty key (/v1/kv/) too.
 		method, path, _ := strings.Cut(r, " ")
 		if p := greedyPrefix(path); p != "" {
-			path = p + "{key}"
+			path = p + "*"
 		}
 		if !served[method+" "+path] {
 			t.Errorf("%s documents %s, which the server does not serve", specPath, r)
@@ -432,19 +444,29 @@ func findRoute(router routers.Router, req *http.Request) (*routers.Route, map[st
 	if kvPath == "" || escaped == kvPath {
 		return router.FindRoute(req)
 	}
-	key, err := url.PathUnescape(escaped[len(kvPath):])
+	rest := escaped[len(kvPath):]
+	suffix := ""
+	if kvPath == "/v1/elections/" {
+		for _, a := range []string{"/observe", "/campaign", "/proclaim", "/resign"} {
+			if strings.HasSuffix(rest, a) {
+				rest, suffix = strings.TrimSuffix(rest, a), a
+				break
+			}
+		}
+	}
+	key, err := url.PathUnescape(rest)
 	if err != nil {
 		return nil, nil, err
 	}
 	probe := req.Clone(req.Context())
 	u := *req.URL
-	u.Path, u.RawPath = kvPath+"key", ""
+	u.Path, u.RawPath = kvPath+"key"+suffix, ""
 	probe.URL = &u
 	route, params, err := router.FindRoute(probe)
 	if err != nil {
 		return nil, nil, err
 	}
-	params["key"] = key
+	params[strings.Trim(greedyParam(kvPath), "{}")] = key
 	return route, params, nil
 }
 
@@ -965,4 +987,54 @@ func TestOpenAPI_AddMember(t *testing.T) {
 			check: checks(wantStr("n2", "members", 1, "name"), wantStr(peers[1].URL, "members", 1, "peer_addr"))},
 		{name: "Status", member: 1, method: http.MethodGet, target: "/v1/status", status: http.StatusOK, check: wantStr("n1", "leader_name")},
 	})
+}
+
+// TestOpenAPI_Locks walks a lock and an election through their calls, in
+// order, validating every request and answer.
+func TestOpenAPI_Locks(t *testing.T) {
+	t.Parallel()
+	ms := startCluster(t, 1)
+	doc := loadSpec(t)
+	router := specRouter(t, doc, ms)
+	js := func(name, method, target, body string, status int, code string) apiCase {
+		return apiCase{name: name, method: method, target: target, body: body, contentType: "application/json", status: status, code: code}
+	}
+	owner := step(t, doc, router, ms, js("Lock", http.MethodPost, "/v1/locks/jobs/nightly?timeout=5s", `{"ttl":30}`, http.StatusOK, ""))
+	key := owner.str(t, "key")
+	fence := owner.num(t, "fence")
+	if !strings.HasPrefix(key, "jobs/nightly/") || fence <= 0 {
+		t.Fatalf("lock answer %s", owner.body)
+	}
+	step(t, doc, router, ms, js("LockTryOnceHeld", http.MethodPost, "/v1/locks/jobs/nightly?timeout=0", `{"ttl":30}`, http.StatusLocked, "locked"))
+	step(t, doc, router, ms, js("LockShortTimeout", http.MethodPost, "/v1/locks/jobs/nightly?timeout=100ms", `{"ttl":30}`, http.StatusLocked, "locked"))
+	st := step(t, doc, router, ms, apiCase{name: "LockStatus", method: http.MethodGet, target: "/v1/locks/jobs/nightly", status: http.StatusOK})
+	if st.str(t, "owner", "key") != key || len(st.json["waiters"].([]any)) != 0 {
+		t.Fatalf("status after two waiters gave up: %s", st.body)
+	}
+	step(t, doc, router, ms, js("LockBadBody", http.MethodPost, "/v1/locks/jobs/nightly", `{"ttl":30,"lease":5}`, http.StatusBadRequest, "invalid_argument"))
+	step(t, doc, router, ms, js("LockMissingLease", http.MethodPost, "/v1/locks/jobs/other", `{"lease":999}`, http.StatusNotFound, "lease_not_found"))
+	step(t, doc, router, ms, apiCase{name: "UnlockWrongKey", method: http.MethodDelete, target: "/v1/locks/jobs/nightly?key=jobs/nightly/0", status: http.StatusNotFound, code: "not_found"})
+	step(t, doc, router, ms, apiCase{name: "UnlockForeignKey", method: http.MethodDelete, target: "/v1/locks/jobs/nightly?key=other", status: http.StatusBadRequest, code: "invalid_argument"})
+	step(t, doc, router, ms, apiCase{name: "Unlock", method: http.MethodDelete, target: "/v1/locks/jobs/nightly?key=" + url.QueryEscape(key), status: http.StatusOK})
+	next := step(t, doc, router, ms, js("LockAgain", http.MethodPost, "/v1/locks/jobs/nightly?timeout=0", `{"ttl":30}`, http.StatusOK, ""))
+	if next.num(t, "fence") <= fence {
+		t.Fatalf("the next owner's fence %d is not above %d", next.num(t, "fence"), fence)
+	}
+
+	won := step(t, doc, router, ms, js("Campaign", http.MethodPost, "/v1/elections/svc/primary/campaign?timeout=5s", `{"value":"node-a","ttl":30}`, http.StatusOK, ""))
+	leader, _ := json.Marshal(won.get(t, "leader"))
+	step(t, doc, router, ms, apiCase{name: "Leader", method: http.MethodGet, target: "/v1/elections/svc/primary", status: http.StatusOK,
+		check: wantStr("node-a", "kv", "value")})
+	step(t, doc, router, ms, js("Proclaim", http.MethodPost, "/v1/elections/svc/primary/proclaim", `{"leader":`+string(leader)+`,"value":"node-a2"}`, http.StatusOK, ""))
+	step(t, doc, router, ms, apiCase{name: "LeaderAfterProclaim", method: http.MethodGet, target: "/v1/elections/svc/primary", status: http.StatusOK,
+		check: wantStr("node-a2", "kv", "value")})
+	stale := strings.Replace(string(leader), fmt.Sprintf(`"rev":%d`, won.num(t, "leader", "rev")), `"rev":1`, 1)
+	step(t, doc, router, ms, js("ProclaimNotLeader", http.MethodPost, "/v1/elections/svc/primary/proclaim", `{"leader":`+stale+`,"value":"x"}`, http.StatusPreconditionFailed, "precondition_failed"))
+	step(t, doc, router, ms, js("CampaignTryOnce", http.MethodPost, "/v1/elections/svc/primary/campaign?timeout=0", `{"value":"b","ttl":30}`, http.StatusBadRequest, "invalid_argument"))
+	step(t, doc, router, ms, js("CampaignTimeout", http.MethodPost, "/v1/elections/svc/primary/campaign?timeout=100ms", `{"value":"b","ttl":30}`, http.StatusLocked, "locked"))
+	step(t, doc, router, ms, js("Resign", http.MethodPost, "/v1/elections/svc/primary/resign", `{"leader":`+string(leader)+`}`, http.StatusOK, ""))
+	step(t, doc, router, ms, js("ResignAgain", http.MethodPost, "/v1/elections/svc/primary/resign", `{"leader":`+string(leader)+`}`, http.StatusPreconditionFailed, "precondition_failed"))
+	step(t, doc, router, ms, apiCase{name: "NoLeader", method: http.MethodGet, target: "/v1/elections/svc/primary", status: http.StatusNotFound, code: "not_found"})
+	step(t, doc, router, ms, apiCase{name: "UnknownAction", method: http.MethodPost, target: "/v1/elections/svc/primary", body: `{}`, contentType: "application/json", status: http.StatusNotFound, code: "not_found",
+		route: routeNoMethod})
 }

@@ -19,6 +19,15 @@ var (
 	ErrLeaseNotFound = errors.New("lease: lease not found")
 	// ErrLeaseExists: a lease with the requested ID exists already.
 	ErrLeaseExists = errors.New("lease: lease already exists")
+	// ErrLocked: the lock (or the leadership) was not acquired before the
+	// timeout.
+	ErrLocked = errors.New("lock: not acquired before the timeout")
+	// ErrPreconditionFailed: a condition of the request did not hold (a
+	// candidate that no longer leads proclaims or resigns).
+	ErrPreconditionFailed = errors.New("precondition failed")
+	// ErrNotFound: the thing asked for does not exist (an election without
+	// a leader, a lock key that is not held).
+	ErrNotFound = errors.New("not found")
 	// ErrInvalidArgument: the request is malformed. An *InvalidArgumentError
 	// says what is wrong.
 	ErrInvalidArgument = errors.New("invalid argument")

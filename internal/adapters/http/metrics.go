@@ -19,6 +19,10 @@ type httpMetrics struct {
 	watchStreams  prometheus.Gauge
 	watchEvents   prometheus.Counter
 	watchDuration prometheus.Histogram
+	lockAcquired  prometheus.Counter
+	lockTimeouts  prometheus.Counter
+	lockWait      prometheus.Histogram
+	electionsWon  prometheus.Counter
 }
 
 func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub, leases LeaseService) *httpMetrics {
@@ -44,8 +48,22 @@ func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub, leases LeaseServi
 		Name: "cairn_watch_stream_duration_seconds", Help: "How long watch streams stayed open.",
 		Buckets: prometheus.ExponentialBuckets(0.1, 4, 10),
 	})
+	m.lockAcquired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_lock_acquired_total", Help: "Locks acquired through this member.",
+	})
+	m.lockTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_lock_timeouts_total", Help: "Lock requests that gave up at their timeout (423).",
+	})
+	m.lockWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "cairn_lock_wait_seconds", Help: "How long lock requests waited, acquired or not.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	})
+	m.electionsWon = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_elections_won_total", Help: "Campaigns that won leadership through this member.",
+	})
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.errors, m.watchStreams, m.watchEvents, m.watchDuration)
+		reg.MustRegister(m.requests, m.latency, m.errors, m.watchStreams, m.watchEvents, m.watchDuration,
+			m.lockAcquired, m.lockTimeouts, m.lockWait, m.electionsWon)
 		if leases != nil {
 			ls := func(f func(lease.Stats) float64) func() float64 {
 				return func() float64 { return f(leases.Stats()) }

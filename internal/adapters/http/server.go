@@ -68,11 +68,13 @@ type Config struct {
 
 // Services are the domain services behind the API.
 type Services struct {
-	KV      KVService
-	Cluster ClusterService
-	Hasher  Hasher
-	Watch   WatchService
-	Lease   LeaseService
+	KV       KVService
+	Cluster  ClusterService
+	Hasher   Hasher
+	Watch    WatchService
+	Lease    LeaseService
+	Lock     LockService
+	Election ElectionService
 }
 
 // Server is the REST API of one member.
@@ -83,6 +85,8 @@ type Server struct {
 	hasher    Hasher
 	watch     WatchService
 	leases    LeaseService
+	locks     LockService
+	elections ElectionService
 	metrics   *httpMetrics
 	handler   http.Handler
 	transport *http.Transport // to the leader, for requests it must serve
@@ -104,6 +108,7 @@ func New(cfg Config, svc Services) *Server {
 		hub = svc.Watch.Hub()
 	}
 	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
+		locks: svc.Lock, elections: svc.Election,
 		metrics:   newHTTPMetrics(cfg.Registerer, hub, svc.Lease),
 		transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
 	s.handler = s.routes()
@@ -148,6 +153,12 @@ func (s *Server) routes() http.Handler {
 	api.Get("/v1/leases/{id}", s.onLeader(s.handleTimeToLive))
 	api.Post("/v1/leases/{id}/keepalive", s.onLeader(s.handleKeepAlive))
 	api.Delete("/v1/leases/{id}", s.onLeader(s.handleRevoke))
+
+	api.Post("/v1/locks/*", s.handleLock)
+	api.Get("/v1/locks/*", s.handleLockStatus)
+	api.Delete("/v1/locks/*", s.handleUnlock)
+	api.Post("/v1/elections/*", s.handleElectionPost)
+	api.Get("/v1/elections/*", s.handleElectionGet)
 
 	api.Get("/v1/status", s.handleStatus)
 	api.Get("/v1/cluster/members", s.handleMembers)
