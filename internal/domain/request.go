@@ -1,5 +1,7 @@
 package domain
 
+import "bytes"
+
 // SortOrder orders the result of a range.
 type SortOrder uint8
 
@@ -152,4 +154,18 @@ type TxnResponse struct {
 // CompactRequest drops the history below Revision.
 type CompactRequest struct {
 	Revision int64
+}
+
+// PrefixEnd returns the range end of the keys that start with prefix: the
+// prefix with its last byte below 0xff incremented, or "\x00" (every key)
+// for an empty or all-0xff prefix.
+func PrefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return []byte{0}
 }

@@ -108,7 +108,7 @@ func (q *query) rangeEnd(key []byte) []byte {
 	var end []byte
 	if q.bool("prefix") {
 		n++
-		end = prefixEnd(key)
+		end = domain.PrefixEnd(key)
 	}
 	if q.bool("from_key") {
 		n++
@@ -125,19 +125,6 @@ func (q *query) rangeEnd(key []byte) []byte {
 		q.fail("prefix, from_key and range_end exclude each other")
 	}
 	return end
-}
-
-// prefixEnd returns the end of the range of keys that start with prefix:
-// "\x00" (every key) for an empty or all-0xff prefix.
-func prefixEnd(prefix []byte) []byte {
-	end := []byte(string(prefix))
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return []byte{0}
 }
 
 // keyFromPath returns the key of /v1/kv/{key...}: the rest of the path,

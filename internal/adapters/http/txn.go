@@ -100,7 +100,7 @@ func (c codec) keyRange(at string, key, keyB64, end, endB64 *string, prefix, fro
 	}
 	if prefix {
 		n++
-		e = prefixEnd(k)
+		e = domain.PrefixEnd(k)
 	}
 	if fromKey {
 		n++

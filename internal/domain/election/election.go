@@ -90,7 +90,7 @@ func (s *Service) ifLeader(ctx context.Context, l Leader, op domain.Op) (int64, 
 		Compare: []domain.Compare{
 			{Key: l.Key, Target: domain.CompareCreate, Result: domain.CompareEqual, CreateRevision: l.Rev},
 			// Nobody older than l is in the race: l leads.
-			{Key: p, RangeEnd: prefixEnd(p), Target: domain.CompareCreate, Result: domain.CompareGreater, CreateRevision: l.Rev - 1},
+			{Key: p, RangeEnd: domain.PrefixEnd(p), Target: domain.CompareCreate, Result: domain.CompareGreater, CreateRevision: l.Rev - 1},
 		},
 		Success: []domain.Op{op},
 	})
@@ -134,7 +134,7 @@ func (s *Service) Observe(ctx context.Context, name []byte) (*Observer, error) {
 		return nil, err
 	}
 	p := lock.Prefix(name)
-	w, err := s.watches.Watch(ctx, watch.Request{Key: p, RangeEnd: prefixEnd(p), StartRevision: rev + 1, Serializable: true})
+	w, err := s.watches.Watch(ctx, watch.Request{Key: p, RangeEnd: domain.PrefixEnd(p), StartRevision: rev + 1, Serializable: true})
 	if err != nil {
 		return nil, err
 	}
@@ -182,22 +182,11 @@ func (o *Observer) Next(ctx context.Context) (domain.KeyValue, int64, error) {
 func (o *Observer) leaderAt(ctx context.Context, rev int64) (domain.KeyValue, error) {
 	p := lock.Prefix(o.name)
 	resp, _, err := o.s.kv.Range(ctx, domain.RangeRequest{
-		Key: p, RangeEnd: prefixEnd(p), Revision: rev, Serializable: true,
+		Key: p, RangeEnd: domain.PrefixEnd(p), Revision: rev, Serializable: true,
 		SortTarget: domain.SortByCreate, SortOrder: domain.SortAscend, Limit: 1,
 	})
 	if err != nil || len(resp.Kvs) == 0 {
 		return domain.KeyValue{}, err
 	}
 	return resp.Kvs[0], nil
-}
-
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return []byte{0}
 }

@@ -122,7 +122,7 @@ func (q *Queue) Members(ctx context.Context, name []byte) ([]domain.KeyValue, in
 	}
 	p := Prefix(name)
 	resp, rev, err := q.kv.Range(ctx, domain.RangeRequest{
-		Key: p, RangeEnd: prefixEnd(p), SortTarget: domain.SortByCreate, SortOrder: domain.SortAscend,
+		Key: p, RangeEnd: domain.PrefixEnd(p), SortTarget: domain.SortByCreate, SortOrder: domain.SortAscend,
 	})
 	return resp.Kvs, rev, err
 }
@@ -139,7 +139,7 @@ func (q *Queue) WaitHead(ctx context.Context, name []byte, e Entry) error {
 	for {
 		// The predecessor: the newest entry created before e.
 		resp, rev, err := q.kv.Range(ctx, domain.RangeRequest{
-			Key: p, RangeEnd: prefixEnd(p), MaxCreateRevision: e.Rev - 1,
+			Key: p, RangeEnd: domain.PrefixEnd(p), MaxCreateRevision: e.Rev - 1,
 			SortTarget: domain.SortByCreate, SortOrder: domain.SortDescend, Limit: 1, KeysOnly: true,
 		})
 		if err != nil {
@@ -193,16 +193,4 @@ func (q *Queue) Leave(e Entry, granted bool) {
 		return
 	}
 	_, _ = q.kv.Delete(ctx, domain.DeleteRangeRequest{Key: e.Key}, nil)
-}
-
-// prefixEnd returns the end of the range of keys starting with p.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return []byte{0}
 }
