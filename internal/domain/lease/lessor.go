@@ -341,10 +341,12 @@ func (l *Lessor) revokeExpired(ctx context.Context, ids []int64) {
 func (l *Lessor) checkpoint(ctx context.Context, now time.Time) {
 	l.mu.Lock()
 	var cps []domain.Lease
+	seen := map[int64]time.Time{}
 	for _, it := range l.heap {
 		rem := ceilSeconds(it.deadline.Sub(now))
 		if rem < it.ttl && rem > 0 && (it.checkpointed == 0 || rem < it.checkpointed) {
 			cps = append(cps, domain.Lease{ID: it.id, RemainingTTL: rem})
+			seen[it.id] = it.deadline
 		}
 	}
 	l.mu.Unlock()
@@ -361,13 +363,37 @@ func (l *Lessor) checkpoint(ctx context.Context, now time.Time) {
 			}
 			return
 		}
+		var renewed []domain.Lease
 		l.mu.Lock()
 		for _, cp := range batch {
-			if it, ok := l.items[cp.ID]; ok {
-				it.checkpointed = cp.RemainingTTL
+			it, ok := l.items[cp.ID]
+			if !ok {
+				continue
+			}
+			it.checkpointed = cp.RemainingTTL
+			if !it.deadline.Equal(seen[cp.ID]) {
+				// Renewed while the checkpoint was in flight: the store
+				// now holds a remaining TTL shorter than the truth, which
+				// a new leader would count down from. Clear it.
+				renewed = append(renewed, domain.Lease{ID: cp.ID})
 			}
 		}
 		l.mu.Unlock()
+		if len(renewed) > 0 {
+			pctx, cancel := context.WithTimeout(ctx, l.cfg.ProposeTimeout)
+			_, err := l.proposer.Propose(pctx, domain.Command{Type: domain.CmdLeaseCheckpoint, Checkpoint: renewed})
+			cancel()
+			if err != nil {
+				return // the next round sees checkpointed > 0 and a renewal clears it
+			}
+			l.mu.Lock()
+			for _, cp := range renewed {
+				if it, ok := l.items[cp.ID]; ok {
+					it.checkpointed = 0
+				}
+			}
+			l.mu.Unlock()
+		}
 	}
 }
 
