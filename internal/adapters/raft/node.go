@@ -220,7 +220,10 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	rc.HeartbeatTimeout = cfg.ElectionTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
-	rc.CommitTimeout = cfg.HeartbeatInterval / 2
+	// When idle, the leader tells followers the new commit index after
+	// CommitTimeout: short, so that a linearizable read or a lock handoff
+	// on a follower does not wait for the next heartbeat.
+	rc.CommitTimeout = min(cfg.HeartbeatInterval/2, 10*time.Millisecond)
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = cfg.SnapshotThreshold

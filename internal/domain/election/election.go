@@ -52,18 +52,40 @@ func (s *Service) Campaign(ctx context.Context, name, value []byte, leaseID, ttl
 	}
 	l := Leader{Name: name, Key: e.Key, Rev: e.Rev, Lease: id}
 	if !created {
-		if err := s.Proclaim(ctx, l, value); err != nil {
+		// Already in the race with this lease: keep the place, take the
+		// new value (leading or not).
+		if err := s.setValue(ctx, l, value); err != nil {
 			return Leader{}, err
 		}
 	}
 	if err := s.q.WaitHead(ctx, name, e); err != nil {
-		s.q.Leave(e, granted)
+		if created {
+			// Only the request that put the entry takes it away: another
+			// request with the same lease may still be waiting on it.
+			s.q.Leave(e, granted)
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Leader{}, fmt.Errorf("election %q: %w", name, domain.ErrLocked)
 		}
 		return Leader{}, err
 	}
 	return l, nil
+}
+
+// setValue changes the value of a candidate's key if it still has its
+// create revision.
+func (s *Service) setValue(ctx context.Context, l Leader, value []byte) error {
+	resp, _, err := s.kv.Txn(ctx, domain.TxnRequest{
+		Compare: []domain.Compare{{Key: l.Key, Target: domain.CompareCreate, Result: domain.CompareEqual, CreateRevision: l.Rev}},
+		Success: []domain.Op{{Put: &domain.PutRequest{Key: l.Key, Value: value, IgnoreLease: true}}},
+	})
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("election %q: %w: %q left the race", l.Name, domain.ErrPreconditionFailed, l.Key)
+	}
+	return nil
 }
 
 // Proclaim changes the leader's value without giving up leadership. It
@@ -118,12 +140,13 @@ func (s *Service) Leader(ctx context.Context, name []byte) (domain.KeyValue, int
 
 // Observer follows an election.
 type Observer struct {
-	s    *Service
-	name []byte
-	w    *watch.Watcher
-	last domain.KeyValue
-	sent bool
-	rev  int64
+	s       *Service
+	name    []byte
+	w       *watch.Watcher
+	last    domain.KeyValue
+	sent    bool
+	rev     int64
+	pending []watch.Message // read from the watcher, not yet looked at
 }
 
 // Observe returns an observer of the election called name; it must be
@@ -158,15 +181,20 @@ func (o *Observer) Next(ctx context.Context) (domain.KeyValue, int64, error) {
 	}
 	o.sent = true
 	for {
-		msgs, err := o.w.Next(ctx)
-		if err != nil {
-			return domain.KeyValue{}, 0, err
+		if len(o.pending) == 0 {
+			msgs, err := o.w.Next(ctx)
+			if err != nil {
+				return domain.KeyValue{}, 0, err
+			}
+			o.pending = msgs
 		}
-		for _, m := range msgs {
+		for len(o.pending) > 0 {
+			m := o.pending[0]
 			kv, err := o.leaderAt(ctx, m.Revision)
 			if err != nil {
 				return domain.KeyValue{}, 0, err
 			}
+			o.pending = o.pending[1:]
 			if kv.Key != nil && (!bytes.Equal(kv.Key, o.last.Key) || kv.ModRevision != o.last.ModRevision) {
 				o.last = kv
 				return kv, m.Revision, nil

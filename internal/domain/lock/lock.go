@@ -38,7 +38,7 @@ func (s *Service) Lock(ctx context.Context, name []byte, leaseID, ttl int64, try
 	if err != nil {
 		return Holder{}, err
 	}
-	e, _, err := s.q.Enqueue(ctx, name, id, nil)
+	e, created, err := s.q.Enqueue(ctx, name, id, nil)
 	if err != nil {
 		if granted {
 			s.q.Leave(Entry{Lease: id}, true)
@@ -52,7 +52,11 @@ func (s *Service) Lock(ctx context.Context, name []byte, leaseID, ttl int64, try
 		cancel()
 	}
 	if err := s.head(wait, name, e, tryOnce); err != nil {
-		s.q.Leave(e, granted)
+		if created {
+			// Only the request that put the entry takes it away: another
+			// request with the same lease may still be waiting on it.
+			s.q.Leave(e, granted)
+		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) && tryOnce {
 			return Holder{}, fmt.Errorf("lock %q: %w", name, domain.ErrLocked)
 		}
