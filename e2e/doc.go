@@ -2,11 +2,12 @@
 // test pyramid (etcd tests/e2e, rqlite system_test/e2e).
 //
 // TestMain builds ./cmd/server once, without -race, into a temporary
-// directory. Each test then starts real server processes on 127.0.0.1 with
-// their own data directories, talks to them over HTTP only, and kills them
-// with SIGKILL or stops them with SIGTERM before restarting them with the
-// same command line. Nothing here imports the server's packages: these tests
-// see Cairn as a user does.
+// directory, and ./e2e/lockclient, the lock client that lockproc_test.go
+// runs as separate processes. Each test then starts real server processes
+// on 127.0.0.1 with their own data directories, talks to them over HTTP
+// only, and kills them with SIGKILL or stops them with SIGTERM before
+// restarting them with the same command line. Nothing here imports the
+// server's packages: these tests see Cairn as a user does.
 //
 // The harness lives in process_test.go (processes, ports, HTTP client,
 // polling) and the scenarios in cluster_test.go:

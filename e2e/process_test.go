@@ -24,9 +24,10 @@ import (
 	"time"
 )
 
-// serverBin is the server binary that TestMain builds; it is set once, before
+// serverBin and lockClientBin are the binaries that TestMain builds: the
+// server and the lock client of lockproc_test.go. They are set once, before
 // any test runs.
-var serverBin string
+var serverBin, lockClientBin string
 
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
@@ -40,12 +41,17 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	serverBin = filepath.Join(dir, "cairn-e2e-server")
 	start := time.Now()
-	if err := buildServer(serverBin); err != nil {
+	if err := goBuild(serverBin, "github.com/cairnkv/cairn/cmd/server"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building the server:", err)
 		return 1
 	}
+	lockClientBin = filepath.Join(dir, "cairn-e2e-lockclient")
+	if err := goBuild(lockClientBin, "github.com/cairnkv/cairn/e2e/lockclient"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the lock client:", err)
+		return 1
+	}
 	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "e2e: built the server in %v\n", time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "e2e: built the server and the lock client in %v\n", time.Since(start).Round(time.Millisecond))
 	}
 	stopWatchdog := startWatchdog()
 	defer stopWatchdog()
@@ -54,21 +60,22 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// buildServer builds ./cmd/server without -race: the servers need speed, the
-// race detector is for the test binary. The go command puts its own GOROOT/bin
-// first in the PATH of the test binary, so "go" is the toolchain under test.
-func buildServer(out string) error {
+// goBuild builds the package pkg (./cmd/server, ./e2e/lockclient) into out
+// without -race: the servers need speed, the race detector is for the test
+// binary. The go command puts its own GOROOT/bin first in the PATH of the
+// test binary, so "go" is the toolchain under test.
+func goBuild(out, pkg string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, "github.com/cairnkv/cairn/cmd/server")
+	cmd := exec.Command(goBin, "build", "-o", out, pkg)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return cmd.Run()
 }
 
-// live holds every server process still running, so that a test binary about
-// to die of its -timeout can take them down with it.
+// live holds every server (and lock client) process still running, so that a
+// test binary about to die of its -timeout can take them down with it.
 var live = struct {
 	sync.Mutex
 	procs map[*os.Process]bool
