@@ -30,6 +30,23 @@
 // which it held the lock for sure. It exits 0 when every iteration is done,
 // and 1 with a message on stderr at the first error (a refused fenced
 // increment is an error).
+//
+// With --mode election (the default is --mode lock, all of the above) it
+// is instead a candidate of the election --name (see ../electionproc_test.go):
+// over one Session (TTL --ttl, kept alive in the background) it campaigns
+// with the value --value and, as soon as it leads, prints
+//
+//	LEADER <value> <rev>
+//
+// where rev is the create revision of its leader key. It then holds the
+// leadership, keeping its session alive, until it is killed; with --hold,
+// only that long: then it resigns, prints
+//
+//	RESIGNED <value> <rev>
+//
+// and exits 0. It exits 1 with a message on stderr if the session's lease
+// is lost while it leads, or if --timeout passes first (campaigning or
+// leading). --iterations, --counter-key and --fence-key do not apply.
 package main
 
 import (
@@ -41,12 +58,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/client/concurrency"
 )
 
 type options struct {
+	mode       string
 	endpoints  []string
 	name       string
 	iterations int
@@ -56,32 +75,44 @@ type options struct {
 	id         string
 	hold       time.Duration
 	timeout    time.Duration
+	value      string
 }
 
 func main() {
 	var o options
 	var endpoints string
+	flag.StringVar(&o.mode, "mode", "lock", "lock: take the lock --iterations times; election: campaign in the election --name")
 	flag.StringVar(&endpoints, "endpoints", "", "comma-separated client URLs of the members; the first is the one used first")
-	flag.StringVar(&o.name, "name", "e2e/lock", "the lock's name")
+	flag.StringVar(&o.name, "name", "e2e/lock", "the lock's name (election mode: the election's)")
 	flag.IntVar(&o.iterations, "iterations", 1, "how many times to take the lock")
 	flag.Int64Var(&o.ttl, "ttl", 5, "TTL of the session's lease, in seconds")
 	flag.StringVar(&o.counterKey, "counter-key", "e2e/counter", "the shared counter (a decimal; missing means 0)")
 	flag.StringVar(&o.fenceKey, "fence-key", "e2e/fence", "the newest fence written (20-digit zero-padded decimal); it must exist")
 	flag.StringVar(&o.id, "id", strconv.Itoa(os.Getpid()), "this process's name in messages")
-	flag.DurationVar(&o.hold, "hold", 0, "how long to hold the lock each time before the increment")
+	flag.DurationVar(&o.hold, "hold", 0, "how long to hold the lock each time before the increment (election mode: to lead before resigning; 0: until killed)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up (exit 1) after this long")
+	flag.StringVar(&o.value, "value", "", "election mode: the value to proclaim (no white space; default: --id)")
 	flag.Parse()
 	for _, ep := range strings.Split(endpoints, ",") {
 		if ep = strings.TrimSpace(ep); ep != "" {
 			o.endpoints = append(o.endpoints, ep)
 		}
 	}
-	if len(o.endpoints) == 0 || o.iterations < 0 || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: lockclient --endpoints URL[,URL...] [flags]")
+	if o.value == "" {
+		o.value = o.id
+	}
+	if len(o.endpoints) == 0 || o.iterations < 0 || flag.NArg() != 0 ||
+		(o.mode != "lock" && o.mode != "election") ||
+		(o.mode == "election" && strings.ContainsFunc(o.value, unicode.IsSpace)) {
+		fmt.Fprintln(os.Stderr, "usage: lockclient --endpoints URL[,URL...] [--mode lock|election] [flags]")
 		flag.PrintDefaults()
 		os.Exit(2)
 	}
-	if err := run(o); err != nil {
+	runMode := run
+	if o.mode == "election" {
+		runMode = runElection
+	}
+	if err := runMode(o); err != nil {
 		fmt.Fprintf(os.Stderr, "lockclient %s: %v\n", o.id, err)
 		os.Exit(1)
 	}
@@ -136,6 +167,47 @@ func iteration(ctx context.Context, c *client.Client, s *concurrency.Session, o 
 	if err := m.Unlock(ctx); err != nil {
 		return fmt.Errorf("unlock (fence %d): %w", fence, err)
 	}
+	return nil
+}
+
+// runElection is --mode election: campaign, print LEADER, hold the
+// leadership until killed (or for --hold, then resign).
+func runElection(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	c, err := client.New(client.Config{Endpoints: o.endpoints})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := concurrency.NewSession(ctx, c, concurrency.WithTTL(o.ttl))
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer s.Close()
+	e := concurrency.NewElection(s, o.name)
+	if err := e.Campaign(ctx, o.value); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	rev := e.Rev()
+	fmt.Printf("LEADER %s %d\n", o.value, rev)
+	var hold <-chan time.Time
+	if o.hold > 0 {
+		t := time.NewTimer(o.hold)
+		defer t.Stop()
+		hold = t.C
+	}
+	select {
+	case <-hold:
+	case <-s.Done():
+		return fmt.Errorf("the session's lease was lost while leading (rev %d)", rev)
+	case <-ctx.Done():
+		return fmt.Errorf("still leading (rev %d) at the timeout: %w", rev, ctx.Err())
+	}
+	if err := e.Resign(ctx); err != nil {
+		return fmt.Errorf("resign (rev %d): %w", rev, err)
+	}
+	fmt.Printf("RESIGNED %s %d\n", o.value, rev)
 	return nil
 }
 
