@@ -56,8 +56,10 @@ type View interface {
 	// limit <= 0 means no limit. A put event has the full KeyValue; a delete
 	// event has Key and ModRevision (the delete's revision) only. PrevKv is
 	// always nil. It returns a *domain.CompactedError when from is below
-	// CompactRev() (from == CompactRev() is fine).
-	Events(from, to int64, key, end []byte, limit int) (events []domain.Event, next int64, err error)
+	// CompactRev() (from == CompactRev() is fine). maxBytes bounds the keys
+	// and values collected the same way limit bounds the events (<= 0: no
+	// bound), so that a reader of large values holds a bounded batch.
+	Events(from, to int64, key, end []byte, limit, maxBytes int) (events []domain.Event, next int64, err error)
 	// Leases returns every lease, in ID order.
 	Leases() ([]domain.Lease, error)
 	// End releases the view.

@@ -112,7 +112,7 @@ func BenchmarkBackend_Events(b *testing.B) {
 	for b.Loop() {
 		from := 2 + int64(n*7907%(revs-window))
 		v := be.View()
-		evs, next, err := v.Events(from, from+window-1, prefix, end, 0)
+		evs, next, err := v.Events(from, from+window-1, prefix, end, 0, 0)
 		v.End()
 		if err != nil || next != from+window || len(evs) == 0 {
 			b.Fatal(len(evs), next, err)

@@ -100,7 +100,7 @@ func checkView(t *testing.T, be ports.Backend, keys int) bool {
 // all from the compact revision on.
 func checkEvents(t *testing.T, v ports.View, lo int64, keys int) bool {
 	r, c := v.Rev(), v.CompactRev()
-	evs, next, err := v.Events(lo, r+5, []byte("k"), []byte("l"), 0)
+	evs, next, err := v.Events(lo, r+5, []byte("k"), []byte("l"), 0, 0)
 	if err != nil || next != r+1 || len(evs) != int(r-lo+1)*keys {
 		t.Errorf("view %d/%d: Events from %d = %d events, next %d, %v", r, c, lo, len(evs), next, err)
 		return false
@@ -114,7 +114,7 @@ func checkEvents(t *testing.T, v ports.View, lo int64, keys int) bool {
 			return false
 		}
 	}
-	if _, _, err := v.Events(lo-1, r, []byte("k"), []byte("l"), 0); c > 2 && !errors.Is(err, domain.ErrCompacted) {
+	if _, _, err := v.Events(lo-1, r, []byte("k"), []byte("l"), 0, 0); c > 2 && !errors.Is(err, domain.ErrCompacted) {
 		t.Errorf("view %d/%d: Events from %d: err = %v, want ErrCompacted", r, c, lo-1, err)
 		return false
 	}

@@ -12,7 +12,7 @@ import (
 // Events implements ports.View: it scans the view's key bucket in revision
 // order from (from, 0) to the end of revision to. It does not use the
 // index, so it takes no lock (see DESIGN.md, "Events").
-func (v *view) Events(from, to int64, key, end []byte, limit int) ([]domain.Event, int64, error) {
+func (v *view) Events(from, to int64, key, end []byte, limit, maxBytes int) ([]domain.Event, int64, error) {
 	if v.ended {
 		return nil, 0, fmt.Errorf("bolt: events on an ended view")
 	}
@@ -26,11 +26,11 @@ func (v *view) Events(from, to int64, key, end []byte, limit int) ([]domain.Even
 	case emptyRange(key, end):
 		return nil, to + 1, nil
 	}
-	return scanEvents(v.keys, max(from, 0), to, key, end, limit)
+	return scanEvents(v.keys, max(from, 0), to, key, end, limit, maxBytes)
 }
 
 // Events fails with the error the view could not be opened with.
-func (e errView) Events(int64, int64, []byte, []byte, int) ([]domain.Event, int64, error) {
+func (e errView) Events(int64, int64, []byte, []byte, int, int) ([]domain.Event, int64, error) {
 	return nil, 0, e.err
 }
 
@@ -39,8 +39,9 @@ func (e errView) Events(int64, int64, []byte, []byte, int) ([]domain.Event, int6
 // keys. A record outside the range costs no allocation: only its key is
 // decoded, in place. A record in the range is copied out of bbolt's memory
 // (one allocation for key and value).
-func scanEvents(keys *bbolt.Bucket, from, to int64, key, end []byte, limit int) ([]domain.Event, int64, error) {
+func scanEvents(keys *bbolt.Bucket, from, to int64, key, end []byte, limit, maxBytes int) ([]domain.Event, int64, error) {
 	var evs []domain.Event
+	size := 0
 	last := to // the last revision to scan: lowered to the one that reaches limit
 	var kb [revKeyLen]byte
 	c := keys.Cursor()
@@ -72,7 +73,8 @@ func scanEvents(keys *bbolt.Bucket, from, to int64, key, end []byte, limit int) 
 			evs = make([]domain.Event, 0, eventsCap(limit))
 		}
 		evs = append(evs, ev)
-		if limit > 0 && len(evs) >= limit {
+		size += len(ev.Kv.Key) + len(ev.Kv.Value)
+		if limit > 0 && len(evs) >= limit || maxBytes > 0 && size >= maxBytes {
 			last = r.main // finish this revision, then stop
 		}
 	}

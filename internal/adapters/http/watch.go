@@ -126,7 +126,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	defer func() { s.metrics.watchDuration.Observe(time.Since(start).Seconds()) }()
 
 	// An opening comment lets a client know the stream is up.
-	fmt.Fprintf(w, ": watching from revision %d\n\n", watcher.Progress()+1)
+	fmt.Fprintf(w, ": watching from revision %d\n\n", watcher.NextRevision())
 	if rc.Flush() != nil {
 		return
 	}

@@ -30,7 +30,8 @@ type Hub struct {
 
 	mu         sync.Mutex
 	rev        int64       // latest published revision
-	ring       []revEvents // recent revisions with events, ascending
+	ring       []revEvents // recent revisions with events, ascending, from head on
+	head       int         // index of the oldest live entry of ring
 	ringEvents int
 	ringBytes  int
 	floor      int64 // every revision above floor is in the ring (if it had events)
@@ -92,15 +93,21 @@ func (h *Hub) Publish(rev int64, events []domain.Event) {
 		i = j
 	}
 	// Evict whole revisions, oldest first; keep at least the newest one.
-	drop := 0
-	for (h.ringEvents > h.maxEvents || h.ringBytes > h.maxBytes) && drop < len(h.ring)-1 {
-		h.ringEvents -= len(h.ring[drop].events)
-		h.ringBytes -= h.ring[drop].bytes
-		h.floor = h.ring[drop].rev
-		drop++
+	// Eviction only moves the head; the slice is compacted once the dead
+	// part outgrows the live one, so that publishing stays O(1) amortised.
+	for (h.ringEvents > h.maxEvents || h.ringBytes > h.maxBytes) && len(h.ring)-h.head > 1 {
+		old := &h.ring[h.head]
+		h.ringEvents -= len(old.events)
+		h.ringBytes -= old.bytes
+		h.floor = old.rev
+		*old = revEvents{}
+		h.head++
 	}
-	if drop > 0 {
-		h.ring = append(h.ring[:0:0], h.ring[drop:]...)
+	if h.head > 1024 && h.head > len(h.ring)-h.head {
+		n := copy(h.ring, h.ring[h.head:])
+		clear(h.ring[n:])
+		h.ring = h.ring[:n]
+		h.head = 0
 	}
 	h.rev = rev
 	close(h.notify)
@@ -112,7 +119,7 @@ func (h *Hub) Publish(rev int64, events []domain.Event) {
 func (h *Hub) Reset(rev int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ring, h.ringEvents, h.ringBytes = nil, 0, 0
+	h.ring, h.head, h.ringEvents, h.ringBytes = nil, 0, 0, 0
 	h.rev, h.floor = rev, rev
 	close(h.notify)
 	h.notify = make(chan struct{})
@@ -175,25 +182,27 @@ func (h *Hub) unregister() {
 // the ring, stopping after the revision at which limit events are reached.
 // ok is false when the ring does not reach back to from: the caller must
 // read the store. next is the first revision not scanned.
-func (h *Hub) fromRing(w *Watcher, from int64, limit int) (msgs []Message, next int64, ok bool) {
+func (h *Hub) fromRing(w *Watcher, from int64, limit, maxBytes int) (msgs []Message, next int64, ok bool) {
 	if from <= h.floor {
 		return nil, from, false
 	}
-	i := sort.Search(len(h.ring), func(i int) bool { return h.ring[i].rev >= from })
-	n := 0
+	live := h.ring[h.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].rev >= from })
+	n, size := 0, 0
 	next = h.rev + 1
-	for ; i < len(h.ring); i++ {
-		re := h.ring[i]
+	for ; i < len(live); i++ {
+		re := live[i]
 		var evs []domain.Event
 		for _, ev := range re.events {
 			if w.match(&ev) {
 				evs = append(evs, ev)
+				size += len(ev.Kv.Key) + len(ev.Kv.Value)
 			}
 		}
 		if len(evs) > 0 {
 			msgs = append(msgs, Message{Revision: re.rev, Events: evs})
 			n += len(evs)
-			if n >= limit {
+			if n >= limit || size >= maxBytes {
 				next = re.rev + 1
 				break
 			}

@@ -190,6 +190,34 @@ func TestHub_RingBytes(t *testing.T) {
 	equal(t, collect(t, w, 20), want)
 }
 
+// TestWatcher_MaxBytes reads large values from the store in batches
+// bounded by bytes, not only by count.
+func TestWatcher_MaxBytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{MaxEvents: 1000, MaxBytes: 1000})
+	var want []string
+	for i := 0; i < 10; i++ {
+		v := strings.Repeat(fmt.Sprint(i), 400)
+		rev := e.put("big", v)
+		want = append(want, fmt.Sprintf("PUT big=%s@%d", v, rev))
+	}
+	e.hub.Reset(11) // the history comes from the store
+	w := e.watch(watch.Request{Key: []byte("big"), StartRevision: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msgs, err := w.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) > 3 {
+		t.Fatalf("one batch holds %d revisions of 400 bytes, more than MaxBytes 1000 allows", len(msgs))
+	}
+	got := collect(t, w, 10-len(msgs))
+	if len(got)+len(msgs) != 10 || got[len(got)-1] != want[9] {
+		t.Fatalf("events after the first batch: %q", got)
+	}
+}
+
 func TestWatcher_Txn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, watch.HubConfig{}, watch.Config{MaxEvents: 1})

@@ -22,8 +22,10 @@ var (
 // Config bounds the watch service. Zero values mean the defaults.
 type Config struct {
 	// MaxEvents is the most events one call of Next returns (default
-	// 1000); a revision is never split, so one revision may exceed it.
+	// 1000), and MaxBytes the most bytes of keys and values (default 4
+	// MiB); a revision is never split, so one revision may exceed them.
 	MaxEvents int
+	MaxBytes  int
 }
 
 // Request describes what to watch.
@@ -62,6 +64,9 @@ type Service struct {
 func New(cfg Config, hub *Hub, b ports.Backend, p ports.Proposer) *Service {
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = 1000
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 4 << 20
 	}
 	return &Service{hub: hub, backend: b, proposer: p, cfg: cfg}
 }
@@ -127,9 +132,14 @@ func (w *Watcher) Close() {
 	}
 }
 
+// NextRevision returns the first revision the watcher has not delivered:
+// where it stands in the history (it may be in the future).
+func (w *Watcher) NextRevision() int64 { return w.next }
+
 // Progress returns the revision up to which the watcher has seen every
-// change of its range.
-func (w *Watcher) Progress() int64 { return w.next - 1 }
+// change of its range: at most the latest revision, also for a watcher
+// that starts in the future.
+func (w *Watcher) Progress() int64 { return min(w.next-1, w.s.hub.Rev()) }
 
 // match reports whether ev is in the watcher's range and passes its
 // filters.
@@ -164,7 +174,7 @@ func (w *Watcher) Next(ctx context.Context) ([]Message, error) {
 			return nil, ErrClosed
 		}
 		if w.next <= cur {
-			msgs, next, ok := h.fromRing(w, w.next, w.s.cfg.MaxEvents)
+			msgs, next, ok := h.fromRing(w, w.next, w.s.cfg.MaxEvents, w.s.cfg.MaxBytes)
 			if !ok {
 				h.catchingUp++
 				if w.synced {
@@ -210,7 +220,7 @@ func (w *Watcher) fromStore(rev int64) ([]Message, int64, error) {
 	if c := v.CompactRev(); c > 0 && w.next <= c {
 		return nil, 0, &domain.CompactedError{CompactRevision: c}
 	}
-	events, next, err := v.Events(w.next, rev, w.req.Key, w.req.RangeEnd, w.s.cfg.MaxEvents)
+	events, next, err := v.Events(w.next, rev, w.req.Key, w.req.RangeEnd, w.s.cfg.MaxEvents, w.s.cfg.MaxBytes)
 	if err != nil {
 		var ce *domain.CompactedError
 		if errors.As(err, &ce) {

@@ -382,8 +382,8 @@ func (v *fakeView) Range(key, end []byte, opts ports.RangeOptions) (ports.RangeR
 
 // Events collects every version in [from, to] in revision order and keeps
 // those of keys in the range, up to the end of the revision that reaches
-// limit.
-func (v *fakeView) Events(from, to int64, key, end []byte, limit int) ([]domain.Event, int64, error) {
+// limit or maxBytes.
+func (v *fakeView) Events(from, to int64, key, end []byte, limit, maxBytes int) ([]domain.Event, int64, error) {
 	if from < v.st.CompactRev {
 		return nil, 0, &domain.CompactedError{CompactRevision: v.st.CompactRev}
 	}
@@ -404,8 +404,10 @@ func (v *fakeView) Events(from, to int64, key, end []byte, limit int) ([]domain.
 	}
 	slices.SortFunc(all, cmpVersion)
 	var evs []domain.Event
+	size := 0
+	full := func() bool { return limit > 0 && len(evs) >= limit || maxBytes > 0 && size >= maxBytes }
 	for i, ver := range all {
-		if limit > 0 && len(evs) >= limit && ver.Main > all[i-1].Main {
+		if full() && ver.Main > all[i-1].Main {
 			return evs, all[i-1].Main + 1, nil
 		}
 		ev := domain.Event{Type: domain.EventPut, Kv: cloneKV(ver.KV)}
@@ -413,8 +415,9 @@ func (v *fakeView) Events(from, to int64, key, end []byte, limit int) ([]domain.
 			ev = domain.Event{Type: domain.EventDelete, Kv: domain.KeyValue{Key: bytes.Clone(ver.KV.Key), ModRevision: ver.Main}}
 		}
 		evs = append(evs, ev)
+		size += len(ev.Kv.Key) + len(ev.Kv.Value)
 	}
-	if limit > 0 && len(evs) >= limit {
+	if full() {
 		return evs, all[len(all)-1].Main + 1, nil
 	}
 	return evs, to + 1, nil

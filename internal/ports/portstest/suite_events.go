@@ -69,7 +69,7 @@ func anyKey(string) bool { return true }
 // eventsOf reads events through v and fails the test on error.
 func eventsOf(t *testing.T, v ports.View, from, to int64, key, end string, limit int) ([]domain.Event, int64) {
 	t.Helper()
-	evs, next, err := v.Events(from, to, []byte(key), []byte(end), limit)
+	evs, next, err := v.Events(from, to, []byte(key), []byte(end), limit, 0)
 	if err != nil {
 		t.Fatalf("Events(%d, %d, %q, %q, %d): %v", from, to, key, end, limit, err)
 	}
@@ -194,10 +194,10 @@ func (s suite) testEventsCompact(t *testing.T) {
 		v := be.View()
 		defer v.End()
 		for _, from := range []int64{0, 1, 7} {
-			_, _, err := v.Events(from, 1000, []byte(""), []byte("\x00"), 0)
+			_, _, err := v.Events(from, 1000, []byte(""), []byte("\x00"), 0, 0)
 			wantCompacted(t, fmt.Sprintf("Events from %d", from), err, 8)
 		}
-		_, _, err := v.Events(7, 7, []byte("zz"), nil, 1)
+		_, _, err := v.Events(7, 7, []byte("zz"), nil, 1, 0)
 		wantCompacted(t, "Events from 7 of a key without history", err, 8)
 		evs, next := eventsOf(t, v, 8, 1000, "", "\x00", 0)
 		wantEvents(t, evs, eventsWhere(all, 8, 10, anyKey))
