@@ -651,8 +651,16 @@ func TestLease_KeepAliveThroughLeaderKill(t *testing.T) {
 	if lo := ttl*time.Second - 50*time.Millisecond; first.Sub(last.sent) < lo {
 		t.Errorf("the key was gone %v after the last successful keepalive was sent, want at least %v", dur(first.Sub(last.sent)), lo)
 	}
-	checkUpperBound(t, c.members, termBefore, all.Sub(stoppedAt), ttl*time.Second+3*leaseElection,
-		"from the holder's stop to the key gone from every member (bound: TTL + 3 election timeouts)")
+	// The bound holds for the members that stayed up. The restarted one
+	// only has to get there (goneTimes waited for it): hashicorp/raft's
+	// replication to a member that was down can still be backing off.
+	survivorGone := map[string]time.Time{}
+	for _, m := range survivors {
+		survivorGone[m.name] = gone[m.name]
+	}
+	_, allSurvivors := firstLast(survivorGone)
+	checkUpperBound(t, c.members, termBefore, allSurvivors.Sub(stoppedAt), ttl*time.Second+3*leaseElection,
+		"from the holder's stop to the key gone from every member that stayed up (bound: TTL + 3 election timeouts)")
 	del := w.expectPutThenDelete(t, key, id, putRev, 10*time.Second)
 	t.Logf("the watcher on %s read the DELETE (revision %d) %v after the last successful keepalive was sent",
 		watchOn.name, del.rev, dur(del.at.Sub(last.sent)))

@@ -136,19 +136,32 @@ var ErrLostPlace = fmt.Errorf("%w: lock: the entry left the queue while it waite
 // error when ctx ends first and ErrLostPlace when e itself goes.
 func (q *Queue) WaitHead(ctx context.Context, name []byte, e Entry) error {
 	p := Prefix(name)
+	backoff := 50 * time.Millisecond
 	for {
 		// The predecessor: the newest entry created before e.
 		resp, rev, err := q.kv.Range(ctx, domain.RangeRequest{
 			Key: p, RangeEnd: domain.PrefixEnd(p), MaxCreateRevision: e.Rev - 1,
 			SortTarget: domain.SortByCreate, SortOrder: domain.SortDescend, Limit: 1, KeysOnly: true,
 		})
+		var own domain.RangeResponse
+		if err == nil {
+			own, _, err = q.kv.Range(ctx, domain.RangeRequest{Key: e.Key, Revision: rev, CountOnly: true})
+		}
 		if err != nil {
+			// A leader change must not cost a waiter its place: wait and
+			// look again while the request lasts.
+			if transient(err) && ctx.Err() == nil {
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
 			return err
 		}
-		own, _, err := q.kv.Range(ctx, domain.RangeRequest{Key: e.Key, Revision: rev, CountOnly: true})
-		if err != nil {
-			return err
-		}
+		backoff = 50 * time.Millisecond
 		if own.Count == 0 {
 			return ErrLostPlace
 		}
@@ -159,6 +172,14 @@ func (q *Queue) WaitHead(ctx context.Context, name []byte, e Entry) error {
 			return err
 		}
 	}
+}
+
+// transient reports whether err may go away by itself (no leader for a
+// moment, a member that cannot serve yet, a read that timed out).
+func transient(err error) bool {
+	return errors.Is(err, domain.ErrNoLeader) || errors.Is(err, domain.ErrNotLeader) ||
+		errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrIndeterminate) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // waitDeleted waits for key to be deleted after revision rev.
