@@ -4,43 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/domaintest"
 	"github.com/cairnkv/cairn/internal/domain/election"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/lock"
-	"github.com/cairnkv/cairn/internal/domain/watch"
-	"github.com/cairnkv/cairn/internal/ports/portstest"
 )
 
-// publisher is the fake proposer with the member's commit path around it:
-// every result is published to the hub, in commit order, the way the Raft
-// FSM publishes committed batches.
-type publisher struct {
-	mu  sync.Mutex
-	p   *portstest.Proposer
-	hub *watch.Hub
-}
-
-func (p *publisher) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	res, err := p.p.Propose(ctx, cmd)
-	if err == nil {
-		p.hub.Publish(res.Revision, res.Events)
-	}
-	return res, err
-}
-
-func (p *publisher) ReadBarrier(ctx context.Context) error { return p.p.ReadBarrier(ctx) }
-
-// env is a one-member world over in-memory fakes: the KV, watch and lease
-// services elections stand on (the lessor runs on a manual clock) and the
-// hub fed by the proposer's results.
+// env is a one-member world over in-memory fakes (package domaintest)
+// with the election service on it.
 type env struct {
 	t      *testing.T
 	kv     *kv.Service
@@ -50,20 +26,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	b := portstest.NewBackend()
-	hub := watch.NewHub(watch.HubConfig{}, 1)
-	p := &publisher{p: portstest.NewProposer(b), hub: hub}
-	lessor := lease.NewLessor(lease.Config{}, portstest.NewClock(), p, b, func(err error) { t.Errorf("lessor: %v", err) })
-	if err := lessor.Promote(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); lessor.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; hub.Close() })
-	e := &env{t: t, kv: kv.New(p, b), leases: lease.NewService(lessor, p, b)}
-	watches := watch.New(watch.Config{}, hub, b, p)
-	e.el = election.New(lock.NewQueue(e.kv, watches, e.leases), e.kv, watches)
+	w := domaintest.NewWorld(t)
+	e := &env{t: t, kv: w.KV, leases: w.Leases}
+	e.el = election.New(lock.NewQueue(w.KV, w.Watches, w.Leases), w.KV, w.Watches)
 	return e
 }
 

@@ -11,33 +11,13 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/domaintest"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/lock"
 	"github.com/cairnkv/cairn/internal/domain/watch"
 	"github.com/cairnkv/cairn/internal/ports/portstest"
 )
-
-// publisher is the fake proposer with the member's commit path around it:
-// every result is published to the hub, in commit order, the way the Raft
-// FSM publishes committed batches.
-type publisher struct {
-	mu  sync.Mutex
-	p   *portstest.Proposer
-	hub *watch.Hub
-}
-
-func (p *publisher) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	res, err := p.p.Propose(ctx, cmd)
-	if err == nil {
-		p.hub.Publish(res.Revision, res.Events)
-	}
-	return res, err
-}
-
-func (p *publisher) ReadBarrier(ctx context.Context) error { return p.p.ReadBarrier(ctx) }
 
 // watchLog records what the queue asks to watch, at the port.
 type watchLog struct {
@@ -76,20 +56,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	b := portstest.NewBackend()
-	hub := watch.NewHub(watch.HubConfig{}, 1)
-	p := &publisher{p: portstest.NewProposer(b), hub: hub}
-	clock := portstest.NewClock()
-	lessor := lease.NewLessor(lease.Config{}, clock, p, b, func(err error) { t.Errorf("lessor: %v", err) })
-	if err := lessor.Promote(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); lessor.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; hub.Close() })
-	e := &env{t: t, backend: b, hub: hub, clock: clock, kv: kv.New(p, b), leases: lease.NewService(lessor, p, b)}
-	e.watches = &watchLog{svc: watch.New(watch.Config{}, hub, b, p)}
+	w := domaintest.NewWorld(t)
+	e := &env{t: t, backend: w.Backend, hub: w.Hub, clock: w.Clock, kv: w.KV, leases: w.Leases}
+	e.watches = &watchLog{svc: w.Watches}
 	e.locks = lock.New(lock.NewQueue(e.kv, e.watches, e.leases))
 	return e
 }

@@ -1,0 +1,77 @@
+// Package domaintest builds a one-member world of domain services over the
+// in-memory fakes of package portstest, for the tests of the services that
+// stand on others (locks and elections on KV, watch and leases).
+package domaintest
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/kv"
+	"github.com/cairnkv/cairn/internal/domain/lease"
+	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/ports/portstest"
+)
+
+// Publisher is the fake proposer with a member's commit path around it:
+// every result is published to the hub, in commit order, the way the Raft
+// FSM publishes committed batches.
+type Publisher struct {
+	mu  sync.Mutex
+	p   *portstest.Proposer
+	hub *watch.Hub
+}
+
+// Propose applies cmd and publishes its events.
+func (p *Publisher) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res, err := p.p.Propose(ctx, cmd)
+	if err == nil {
+		p.hub.Publish(res.Revision, res.Events)
+	}
+	return res, err
+}
+
+// ReadBarrier passes the barrier of the fake proposer.
+func (p *Publisher) ReadBarrier(ctx context.Context) error { return p.p.ReadBarrier(ctx) }
+
+// World is one member's services over fakes: the store, the hub fed by
+// the proposer, the KV, watch and lease services, and a lessor that runs on
+// a manual clock and leads.
+type World struct {
+	Backend  *portstest.Backend
+	Hub      *watch.Hub
+	Clock    *portstest.Clock
+	Proposer *Publisher
+	KV       *kv.Service
+	Watches  *watch.Service
+	Leases   *lease.Service
+	Lessor   *lease.Lessor
+}
+
+// NewWorld builds a World; its lessor runs until the test ends.
+func NewWorld(t testing.TB) *World {
+	t.Helper()
+	b := portstest.NewBackend()
+	hub := watch.NewHub(watch.HubConfig{}, 1)
+	p := &Publisher{p: portstest.NewProposer(b), hub: hub}
+	clock := portstest.NewClock()
+	lessor := lease.NewLessor(lease.Config{}, clock, p, b, func(err error) { t.Errorf("lessor: %v", err) })
+	if err := lessor.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); lessor.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; hub.Close() })
+	return &World{
+		Backend: b, Hub: hub, Clock: clock, Proposer: p,
+		KV:      kv.New(p, b),
+		Watches: watch.New(watch.Config{}, hub, b, p),
+		Leases:  lease.NewService(lessor, p, b),
+		Lessor:  lessor,
+	}
+}
