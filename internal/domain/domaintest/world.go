@@ -7,6 +7,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/kv"
@@ -73,5 +74,30 @@ func NewWorld(t testing.TB) *World {
 		Watches: watch.New(watch.Config{}, hub, b, p),
 		Leases:  lease.NewService(lessor, p, b),
 		Lessor:  lessor,
+	}
+}
+
+// Receive returns what ch delivers, failing the test if nothing comes
+// within 5 s (what names the call that should have returned).
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not return within 5s", what)
+		var zero T
+		return zero
+	}
+}
+
+// Pending fails the test if ch has delivered: the call behind it should
+// still be waiting.
+func Pending[T any](t testing.TB, ch <-chan T, who string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Fatalf("%s returned while it should wait: %+v", who, v)
+	default:
 	}
 }

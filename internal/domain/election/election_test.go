@@ -66,22 +66,12 @@ func (e *env) campaignAsync(ctx context.Context, name, value string, leaseID int
 
 func receive(t *testing.T, ch <-chan outcome) outcome {
 	t.Helper()
-	select {
-	case o := <-ch:
-		return o
-	case <-time.After(5 * time.Second):
-		t.Fatal("Campaign did not return within 5s")
-		return outcome{}
-	}
+	return domaintest.Receive(t, ch, "Campaign")
 }
 
 func pending(t *testing.T, ch <-chan outcome, who string) {
 	t.Helper()
-	select {
-	case o := <-ch:
-		t.Fatalf("%s returned while it should wait: %+v %v", who, o.l, o.err)
-	default:
-	}
+	domaintest.Pending(t, ch, who)
 }
 
 // leader returns "key=value" of the election's leader, or "" when none.

@@ -178,23 +178,12 @@ func (e *env) lockAsync(ctx context.Context, name string, leaseID, ttl int64) <-
 
 func receive(t *testing.T, ch <-chan outcome) outcome {
 	t.Helper()
-	select {
-	case o := <-ch:
-		return o
-	case <-time.After(5 * time.Second):
-		t.Fatal("Lock did not return within 5s")
-		return outcome{}
-	}
+	return domaintest.Receive(t, ch, "Lock")
 }
 
-// pending fails the test if the Lock behind ch has returned.
 func pending(t *testing.T, ch <-chan outcome, who string) {
 	t.Helper()
-	select {
-	case o := <-ch:
-		t.Fatalf("%s returned while it should wait: %+v %v", who, o.h, o.err)
-	default:
-	}
+	domaintest.Pending(t, ch, who)
 }
 
 func TestService_Lock(t *testing.T) {
