@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/app"
+	"github.com/cairnkv/cairn/internal/testutil/freeport"
 )
 
 // A small harness that runs real Cairn members in this process, after
@@ -66,14 +67,7 @@ type member struct {
 	once   sync.Once
 }
 
-func mustFreePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func mustFreePort() int { return freeport.MustGet() }
 
 // memberConfig returns the configuration of member name of a cluster of
 // peers, with fast Raft timeouts; clientPort 0 picks a free port.

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/testutil/freeport"
 )
 
 // serverBin and lockClientBin are the binaries that TestMain builds: the
@@ -114,38 +115,15 @@ func startWatchdog() (stop func()) {
 	return func() { timer.Stop() }
 }
 
-// Ports are drawn at random below Linux's ephemeral range (32768-60999 by
-// default) so that the client side of an outgoing connection cannot take the
-// port of a member that is down and about to restart. A port is never handed
-// out twice in one test binary.
-const portLow, portHigh = 20000, 32000
-
-var ports = struct {
-	sync.Mutex
-	used map[int]bool
-}{used: map[int]bool{}}
-
-// freePort returns a port of 127.0.0.1 that was free a moment ago and is
-// reserved for the caller for the rest of the test binary's life.
+// freePort returns a port of 127.0.0.1 that no other test binary will be
+// given while this one runs (see package freeport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ports.Lock()
-	defer ports.Unlock()
-	for range 1000 {
-		p := portLow + rand.IntN(portHigh-portLow)
-		if ports.used[p] {
-			continue
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		_ = ln.Close()
-		ports.used[p] = true
-		return p
+	p, err := freeport.Get()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port found on 127.0.0.1")
-	return 0
+	return p
 }
 
 // run is one life of a server process.

@@ -3,7 +3,6 @@ package concurrency_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/app"
+	"github.com/cairnkv/cairn/internal/testutil/freeport"
 )
 
 // endpoints are the client URLs of the member TestMain starts for the
@@ -30,13 +30,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	peer := app.Peer{Name: "example", URL: "http://" + ln.Addr().String()}
-	ln.Close()
+	peer := app.Peer{Name: "example", URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	cfg := app.Defaults()
 	cfg.Name, cfg.DataDir = peer.Name, dir
 	cfg.ListenClientURLs = []string{"http://127.0.0.1:0"}

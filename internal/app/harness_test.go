@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cairnkv/cairn/internal/testutil/freeport"
 )
 
 // member is one in-process Cairn member started by a test.
@@ -24,15 +25,15 @@ type member struct {
 	URL    string
 }
 
-// freePort returns a port that was free a moment ago on 127.0.0.1.
+// freePort returns a port of 127.0.0.1 reserved for this test binary (see
+// package freeport for why not "127.0.0.1:0").
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // testConfig returns the configuration of member name of a cluster whose

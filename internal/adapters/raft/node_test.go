@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -13,16 +12,16 @@ import (
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/ports"
 	"github.com/cairnkv/cairn/internal/ports/portstest"
+	"github.com/cairnkv/cairn/internal/testutil/freeport"
 )
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", p)
 }
 
 func startNode(t *testing.T, dir, addr string, b ports.Backend) *Node {
