@@ -17,7 +17,6 @@ package freeport
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -45,10 +44,11 @@ func Get() (int, error) {
 	if hi-lo < 1000 {
 		lo, hi = 20000, 32000
 	}
+	// Without a usable lock directory (another user's, read-only) the
+	// ports are still below the ephemeral range, only not fenced from other
+	// test binaries.
 	dir := filepath.Join(os.TempDir(), "cairn-test-ports")
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return 0, fmt.Errorf("freeport: %w", err)
-	}
+	shared := os.MkdirAll(dir, 0o777) == nil && writable(dir)
 	state.Lock()
 	defer state.Unlock()
 	for range 2000 {
@@ -56,13 +56,18 @@ func Get() (int, error) {
 		if _, mine := state.locks[p]; mine {
 			continue
 		}
-		f, ok := reserve(dir, p)
-		if !ok {
-			continue
+		var f *os.File
+		if shared {
+			var ok bool
+			if f, ok = reserve(dir, p); !ok {
+				continue
+			}
 		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
-			_ = f.Close() // something outside the scheme has it
+			if f != nil {
+				_ = f.Close() // something outside the scheme has it
+			}
 			continue
 		}
 		_ = ln.Close()
@@ -79,6 +84,17 @@ func MustGet() int {
 		panic(err)
 	}
 	return p
+}
+
+// writable reports whether files can be created in dir.
+func writable(dir string) bool {
+	f, err := os.CreateTemp(dir, "probe-")
+	if err != nil {
+		return false
+	}
+	_ = f.Close()
+	_ = os.Remove(f.Name())
+	return true
 }
 
 // reserve takes the cross-process lock of port p. The kernel drops the lock
