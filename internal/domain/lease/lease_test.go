@@ -3,6 +3,7 @@ package lease_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,3 +235,89 @@ func TestLessor_NotPrimary(t *testing.T) {
 var portsAll = ports.RangeOptions{}
 
 func portsAt(rev int64) ports.RangeOptions { return ports.RangeOptions{Rev: rev} }
+
+// failingProposer fails every Propose at once while fail is set, as a
+// member that has lost its quorum's attention may, and counts the failures.
+type failingProposer struct {
+	*portstest.Proposer
+	fail     atomic.Bool
+	failures atomic.Int64
+}
+
+func (f *failingProposer) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
+	if f.fail.Load() {
+		f.failures.Add(1)
+		return domain.Result{}, domain.ErrUnavailable
+	}
+	return f.Proposer.Propose(ctx, cmd)
+}
+
+// TestLessor_FailedRevokeBacksOff: a revoke of expired leases that fails is
+// retried after a doubling backoff on the lessor's clock, not in a busy
+// loop; the lease is revoked once proposals work again; and the lessor
+// stops at once when its context ends while revokes fail.
+func TestLessor_FailedRevokeBacksOff(t *testing.T) {
+	t.Parallel()
+	b := portstest.NewBackend()
+	p := &failingProposer{Proposer: portstest.NewProposer(b)}
+	clock := portstest.NewClock()
+	var reported atomic.Int64
+	l := lease.NewLessor(lease.Config{Extend: time.Second}, clock, p, b, func(error) { reported.Add(1) })
+	svc := lease.NewService(l, p, b)
+	if err := l.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("the lessor did not stop")
+		}
+	})
+	e := &env{t: t, clock: clock, p: p.Proposer}
+
+	g, err := svc.Grant(context.Background(), 5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fail.Store(true)
+	e.advance(6 * time.Second)
+	if n := p.failures.Load(); n != 1 {
+		t.Fatalf("%d revoke attempts before the clock moved on, want 1 then a wait", n)
+	}
+	// The backoff doubles: 50ms, then 100ms.
+	e.advance(50 * time.Millisecond)
+	if n := p.failures.Load(); n != 2 {
+		t.Fatalf("%d attempts after the first backoff, want 2", n)
+	}
+	e.advance(50 * time.Millisecond)
+	if n := p.failures.Load(); n != 2 {
+		t.Fatalf("%d attempts half-way through the second backoff, want still 2", n)
+	}
+	if reported.Load() == 0 {
+		t.Fatal("the failed revokes were not reported")
+	}
+	p.fail.Store(false)
+	e.advance(time.Second)
+	waitFor(t, func() bool { return l.Stats().Expired == 1 })
+	if _, err := svc.TimeToLive(context.Background(), g.Lease.ID, false); !errors.Is(err, domain.ErrLeaseNotFound) {
+		t.Fatalf("the lease after its revoke went through: %v, want not found", err)
+	}
+
+	// Shutdown while revokes keep failing.
+	if _, err := svc.Grant(context.Background(), 5, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.fail.Store(true)
+	e.advance(6 * time.Second)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lessor did not stop while its revokes failed")
+	}
+}

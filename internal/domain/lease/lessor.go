@@ -253,9 +253,17 @@ func ceilSeconds(d time.Duration) int64 {
 
 // Run expires leases and checkpoints their remaining TTLs while this
 // member leads, until ctx ends.
+//
+// A revoke that fails is retried after a backoff that doubles from
+// revokeRetryMin up to revokeRetryMax, so that a cluster without quorum or
+// a proposer that fails at once does not turn the loop into a busy spin.
 func (l *Lessor) Run(ctx context.Context) {
 	nextCheckpoint := l.clock.Now().Add(l.cfg.CheckpointInterval)
+	retry := revokeRetryMin
 	for {
+		if ctx.Err() != nil {
+			return
+		}
 		now := l.clock.Now()
 		wait := 500 * time.Millisecond
 		l.mu.Lock()
@@ -279,7 +287,16 @@ func (l *Lessor) Run(ctx context.Context) {
 		}
 		l.mu.Unlock()
 		if len(expired) > 0 {
-			l.revokeExpired(ctx, expired)
+			if l.revokeExpired(ctx, expired) {
+				retry = revokeRetryMin
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.clock.After(retry):
+			}
+			retry = min(2*retry, revokeRetryMax)
 			continue
 		}
 		if primary && !now.Before(nextCheckpoint) {
@@ -307,8 +324,16 @@ func (l *Lessor) firstDue(now time.Time) *item {
 	return l.heap[0]
 }
 
-// revokeExpired proposes the revoke of expired leases in one entry.
-func (l *Lessor) revokeExpired(ctx context.Context, ids []int64) {
+// The backoff of a failed revoke of expired leases.
+const (
+	revokeRetryMin = 50 * time.Millisecond
+	revokeRetryMax = time.Second
+)
+
+// revokeExpired proposes the revoke of expired leases in one entry and
+// reports whether it was applied. On failure the leases go back in the
+// heap, still due, for the next attempt (or the next leader).
+func (l *Lessor) revokeExpired(ctx context.Context, ids []int64) bool {
 	pctx, cancel := context.WithTimeout(ctx, l.cfg.ProposeTimeout)
 	res, err := l.proposer.Propose(pctx, domain.Command{Type: domain.CmdLeaseRevoke, Revoke: ids})
 	cancel()
@@ -319,21 +344,21 @@ func (l *Lessor) revokeExpired(ctx context.Context, ids []int64) {
 			delete(l.items, id)
 		}
 		l.expired.Add(int64(len(ids)))
-		return
+		return true
 	}
 	if err == nil {
 		err = res.Err
 	}
-	if !errors.Is(err, domain.ErrNotLeader) && !errors.Is(err, domain.ErrNoLeader) {
+	if ctx.Err() == nil && !errors.Is(err, domain.ErrNotLeader) && !errors.Is(err, domain.ErrNoLeader) {
 		l.onError(fmt.Errorf("lease: revoke %d expired leases: %w", len(ids), err))
 	}
-	// Try again on the next round (or let the next leader do it).
 	for _, id := range ids {
 		if it, ok := l.items[id]; ok && l.primary {
 			it.revoking = false
 			heap.Push(&l.heap, it)
 		}
 	}
+	return false
 }
 
 // checkpoint records the remaining TTL of every lease that has counted
@@ -358,7 +383,7 @@ func (l *Lessor) checkpoint(ctx context.Context, now time.Time) {
 		_, err := l.proposer.Propose(pctx, domain.Command{Type: domain.CmdLeaseCheckpoint, Checkpoint: batch})
 		cancel()
 		if err != nil {
-			if !errors.Is(err, domain.ErrNotLeader) && !errors.Is(err, domain.ErrNoLeader) {
+			if ctx.Err() == nil && !errors.Is(err, domain.ErrNotLeader) && !errors.Is(err, domain.ErrNoLeader) {
 				l.onError(fmt.Errorf("lease: checkpoint %d leases: %w", n, err))
 			}
 			return
