@@ -27,13 +27,16 @@
 // and after kill -9 of their member, and keeps them streaming through a
 // leader kill, with no gap and no duplicate. lease_test.go keeps a lease
 // alive through a leader kill, lets a dead holder's lease expire across
-// one, and restarts the whole cluster. lock_test.go, lockproc_test.go and
-// electionproc_test.go take locks with fences from goroutines and from
-// real client processes, kill holders, candidates and the leader, and
-// check that no lock is lost or granted twice.
+// one, and restarts the whole cluster. lock_test.go and election_test.go
+// drive the lock and election HTTP API directly from goroutines (their
+// HTTP-level client is in lockhttp_test.go); lockproc_test.go and
+// electionproc_test.go run the Go client library in real client processes.
+// Both kill holders, candidates and the leader, and check that no lock is
+// lost or granted twice.
 //
 // The tests run in the normal suite and are kept short (about a minute
-// and a half on two cores; CAIRN_SOAK=1 runs the issues' full scales). Every server process is killed when its test
-// ends, and its log is printed only when the test fails. The servers log at
+// and a half on two cores; CAIRN_SOAK=1 runs the issues' full scales).
+// Every server process is killed when its test ends, and its log is
+// printed only when the test fails. The servers log at
 // warn level; CAIRN_E2E_LOG_LEVEL=info (or debug) makes them say more.
 package e2e
