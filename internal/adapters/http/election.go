@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/election"
@@ -16,7 +17,7 @@ import (
 // ElectionService is what the election handlers need; *election.Service
 // implements it.
 type ElectionService interface {
-	Campaign(ctx context.Context, name, value []byte, leaseID, ttl int64) (election.Leader, error)
+	Campaign(ctx context.Context, name, value []byte, leaseID, ttl int64, wait time.Duration) (election.Leader, error)
 	Proclaim(ctx context.Context, l election.Leader, value []byte) error
 	Resign(ctx context.Context, l election.Leader) (int64, error)
 	Leader(ctx context.Context, name []byte) (domain.KeyValue, int64, error)
@@ -99,7 +100,7 @@ func (s *Server) handleElectionPost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCampaign(w http.ResponseWriter, r *http.Request, name []byte) {
 	q := newQuery(r, "timeout", "encoding")
-	timeout, tryOnce, limited := q.waitTimeout()
+	wait := q.waitTimeout()
 	c := q.codec()
 	if q.err != nil {
 		s.writeError(w, r, q.err)
@@ -114,20 +115,14 @@ func (s *Server) handleCampaign(w http.ResponseWriter, r *http.Request, name []b
 	if err == nil && (in.Lease == 0) == (in.TTL == 0) {
 		err = domain.InvalidArgument("give either lease or ttl")
 	}
-	if err == nil && tryOnce {
+	if err == nil && wait == 0 {
 		err = domain.InvalidArgument("a campaign waits for leadership: give a timeout above 0, or none")
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	if limited {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	l, err := s.elections.Campaign(ctx, name, value, in.Lease, in.TTL)
+	l, err := s.elections.Campaign(r.Context(), name, value, in.Lease, in.TTL, wait)
 	if err != nil {
 		s.writeError(w, r, lockErr(r, err))
 		return

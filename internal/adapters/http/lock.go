@@ -13,7 +13,7 @@ import (
 
 // LockService is what the lock handlers need; *lock.Service implements it.
 type LockService interface {
-	Lock(ctx context.Context, name []byte, leaseID, ttl int64, tryOnce bool) (lock.Holder, error)
+	Lock(ctx context.Context, name []byte, leaseID, ttl int64, wait time.Duration) (lock.Holder, error)
 	Unlock(ctx context.Context, name, key []byte) (int64, error)
 	Status(ctx context.Context, name []byte) (*lock.Holder, []lock.Holder, int64, error)
 }
@@ -54,27 +54,28 @@ func (c codec) holder(h lock.Holder) holderJSON {
 	return out
 }
 
-// waitTimeout parses ?timeout=: absent waits until the request ends; 0
-// tries once.
-func (q *query) waitTimeout() (d time.Duration, tryOnce, limited bool) {
+// waitTimeout parses ?timeout=, the longest wait in a lock's or an
+// election's queue: absent waits until the request ends
+// (lock.WaitForever); 0 tries once.
+func (q *query) waitTimeout() time.Duration {
 	if !q.has("timeout") {
-		return 0, false, false
+		return lock.WaitForever
 	}
 	v := q.str("timeout")
 	if v == "0" {
-		return 0, true, true
+		return 0
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > maxWaitTimeout {
 		q.fail("timeout must be a duration from 0 to %v, like 10s, not %q", maxWaitTimeout, v)
-		return 0, false, false
+		return lock.WaitForever
 	}
-	return d, d == 0, true
+	return d
 }
 
 func (s *Server) handleLock(w http.ResponseWriter, r *http.Request) {
 	q := newQuery(r, "timeout", "encoding")
-	timeout, tryOnce, limited := q.waitTimeout()
+	wait := q.waitTimeout()
 	c := q.codec()
 	name, err := keyFromPath(r, locksPrefix)
 	if err == nil {
@@ -93,14 +94,8 @@ func (s *Server) handleLock(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, domain.InvalidArgument("give either lease or ttl"))
 		return
 	}
-	ctx := r.Context()
-	if limited && !tryOnce {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
 	start := time.Now()
-	h, err := s.locks.Lock(ctx, name, in.Lease, in.TTL, tryOnce)
+	h, err := s.locks.Lock(r.Context(), name, in.Lease, in.TTL, wait)
 	s.metrics.lockWait.Observe(time.Since(start).Seconds())
 	if err != nil {
 		err = lockErr(r, err)

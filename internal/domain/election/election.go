@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/lock"
@@ -36,9 +37,15 @@ type Leader struct {
 // Campaign stands for the election called name with value, for leaseID or
 // a lease of ttl seconds it grants, and returns once this candidate leads.
 // A candidate already in the race with the same lease keeps its place and
-// updates its value. When ctx ends first it leaves the race and returns
-// domain.ErrLocked for a deadline, or the context's error.
-func (s *Service) Campaign(ctx context.Context, name, value []byte, leaseID, ttl int64) (Leader, error) {
+// updates its value. wait bounds the time spent waiting for leadership
+// (lock.WaitForever: until ctx ends); the writes that join the race are
+// bounded by ctx alone. When the wait ends first it leaves the race and
+// returns domain.ErrLocked (also for a deadline of ctx), or the context's
+// error.
+func (s *Service) Campaign(ctx context.Context, name, value []byte, leaseID, ttl int64, wait time.Duration) (Leader, error) {
+	if wait <= 0 && wait != lock.WaitForever {
+		return Leader{}, domain.InvalidArgument("a campaign waits for leadership: give a wait above 0, or WaitForever")
+	}
 	id, granted, err := s.q.LeaseFor(ctx, leaseID, ttl)
 	if err != nil {
 		return Leader{}, err
@@ -58,13 +65,13 @@ func (s *Service) Campaign(ctx context.Context, name, value []byte, leaseID, ttl
 			return Leader{}, err
 		}
 	}
-	if err := s.q.WaitHead(ctx, name, e); err != nil {
+	if err := s.q.Wait(ctx, name, e, wait); err != nil {
 		if created {
 			// Only the request that put the entry takes it away: another
 			// request with the same lease may still be waiting on it.
 			s.q.Leave(e, granted)
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, domain.ErrLocked) {
 			return Leader{}, fmt.Errorf("election %q: %w", name, domain.ErrLocked)
 		}
 		return Leader{}, err

@@ -43,7 +43,7 @@ func (e *env) grant() int64 {
 
 func (e *env) campaign(name, value string, leaseID int64) election.Leader {
 	e.t.Helper()
-	l, err := e.el.Campaign(context.Background(), []byte(name), []byte(value), leaseID, 0)
+	l, err := e.el.Campaign(context.Background(), []byte(name), []byte(value), leaseID, 0, lock.WaitForever)
 	if err != nil {
 		e.t.Fatalf("campaign %q for %q: %v", name, value, err)
 	}
@@ -58,7 +58,7 @@ type outcome struct {
 func (e *env) campaignAsync(ctx context.Context, name, value string, leaseID int64) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
-		l, err := e.el.Campaign(ctx, []byte(name), []byte(value), leaseID, 0)
+		l, err := e.el.Campaign(ctx, []byte(name), []byte(value), leaseID, 0, lock.WaitForever)
 		ch <- outcome{l, err}
 	}()
 	return ch
@@ -210,27 +210,39 @@ func TestService_Campaign(t *testing.T) {
 		e := newEnv(t)
 		e.campaign("e", "a", e.grant())
 		bLease := e.grant()
-		tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		defer cancel()
-		if _, err := e.el.Campaign(tctx, []byte("e"), []byte("b"), bLease, 0); !errors.Is(err, domain.ErrLocked) {
-			t.Fatalf("campaign past its deadline: %v, want ErrLocked", err)
+		if _, err := e.el.Campaign(ctx, []byte("e"), []byte("b"), bLease, 0, 50*time.Millisecond); !errors.Is(err, domain.ErrLocked) {
+			t.Fatalf("campaign past its wait: %v, want ErrLocked", err)
 		}
 		if n := e.candidates("e"); n != 1 {
 			t.Fatalf("%d candidates after one gave up, want 1", n)
 		}
 	})
 
+	// The wait bounds the race only: a candidate alone in it leads even
+	// with a wait shorter than the writes that got it in.
+	t.Run("ShortWaitUncontested", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		l, err := e.el.Campaign(ctx, []byte("e"), []byte("a"), 0, 30, time.Nanosecond)
+		if err != nil || l.Lease == 0 {
+			t.Fatalf("an uncontested campaign with a 1ns wait = %+v %v, want leadership", l, err)
+		}
+		if _, err := e.el.Campaign(ctx, []byte("e"), []byte("b"), 0, 30, 0); !errors.Is(err, domain.ErrInvalidArgument) {
+			t.Fatalf("a campaign with no wait at all: %v, want invalid argument", err)
+		}
+	})
+
 	t.Run("GrantedLease", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		l, err := e.el.Campaign(ctx, []byte("e"), []byte("a"), 0, 30)
+		l, err := e.el.Campaign(ctx, []byte("e"), []byte("a"), 0, 30, lock.WaitForever)
 		if err != nil || l.Lease == 0 {
 			t.Fatalf("campaign with a ttl = %+v %v", l, err)
 		}
 		// Given up: the lease it granted is revoked.
 		tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
-		if _, err := e.el.Campaign(tctx, []byte("e"), []byte("b"), 0, 30); !errors.Is(err, domain.ErrLocked) {
+		if _, err := e.el.Campaign(tctx, []byte("e"), []byte("b"), 0, 30, lock.WaitForever); !errors.Is(err, domain.ErrLocked) {
 			t.Fatalf("campaign with a ttl past its deadline: %v, want ErrLocked", err)
 		}
 		ls, _, err := e.leases.List(ctx, false)

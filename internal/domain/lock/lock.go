@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
@@ -25,14 +26,24 @@ type Holder struct {
 	Revision int64
 }
 
+// WaitForever, as the wait of Lock or of election.Service.Campaign, waits
+// in the queue until the context ends.
+const WaitForever time.Duration = -1
+
 // Lock takes the lock called name for leaseID, or for a lease of ttl
-// seconds that it grants when leaseID is 0. With tryOnce it does not wait.
-// Waiters get the lock in the order they arrived. When ctx ends first (or
-// at once with tryOnce) it leaves the queue and returns domain.ErrLocked
-// for a deadline, or the context's error.
-func (s *Service) Lock(ctx context.Context, name []byte, leaseID, ttl int64, tryOnce bool) (Holder, error) {
+// seconds that it grants when leaseID is 0. Waiters get the lock in the
+// order they arrived. wait bounds the time spent waiting in the queue only:
+// 0 tries once, WaitForever waits until ctx ends. Granting the lease and
+// joining the queue are writes bounded by ctx alone, so that a short wait
+// never turns into a write whose outcome is unknown. When the wait ends
+// first, Lock leaves the queue and returns domain.ErrLocked (also for a
+// deadline of ctx), or the context's error.
+func (s *Service) Lock(ctx context.Context, name []byte, leaseID, ttl int64, wait time.Duration) (Holder, error) {
 	if err := validName(name); err != nil {
 		return Holder{}, err
+	}
+	if wait < 0 && wait != WaitForever {
+		return Holder{}, domain.InvalidArgument("wait must be 0, positive, or WaitForever")
 	}
 	id, granted, err := s.q.LeaseFor(ctx, leaseID, ttl)
 	if err != nil {
@@ -45,39 +56,18 @@ func (s *Service) Lock(ctx context.Context, name []byte, leaseID, ttl int64, try
 		}
 		return Holder{}, err
 	}
-	wait := ctx
-	if tryOnce {
-		var cancel context.CancelFunc
-		wait, cancel = context.WithCancel(ctx)
-		cancel()
-	}
-	if err := s.head(wait, name, e, tryOnce); err != nil {
+	if err := s.q.Wait(ctx, name, e, wait); err != nil {
 		if created {
 			// Only the request that put the entry takes it away: another
 			// request with the same lease may still be waiting on it.
 			s.q.Leave(e, granted)
 		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) && tryOnce {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, domain.ErrLocked) {
 			return Holder{}, fmt.Errorf("lock %q: %w", name, domain.ErrLocked)
 		}
 		return Holder{}, err
 	}
 	return Holder{Key: e.Key, Lease: id, Fence: e.Rev, Revision: e.Rev}, nil
-}
-
-// head waits for e to head the queue; with tryOnce it only checks.
-func (s *Service) head(ctx context.Context, name []byte, e Entry, tryOnce bool) error {
-	if !tryOnce {
-		return s.q.WaitHead(ctx, name, e)
-	}
-	kvs, _, err := s.q.Members(context.Background(), name)
-	if err != nil {
-		return err
-	}
-	if len(kvs) == 0 || !bytes.Equal(kvs[0].Key, e.Key) {
-		return context.Canceled
-	}
-	return nil
 }
 
 // Unlock releases the lock held through key (a key of the queue called

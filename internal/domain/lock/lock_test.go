@@ -81,7 +81,7 @@ func (e *env) revoke(id int64) {
 
 func (e *env) lock(name string, leaseID int64) lock.Holder {
 	e.t.Helper()
-	h, err := e.locks.Lock(context.Background(), []byte(name), leaseID, 0, false)
+	h, err := e.locks.Lock(context.Background(), []byte(name), leaseID, 0, lock.WaitForever)
 	if err != nil {
 		e.t.Fatalf("lock %q with lease %d: %v", name, leaseID, err)
 	}
@@ -170,7 +170,7 @@ type outcome struct {
 func (e *env) lockAsync(ctx context.Context, name string, leaseID, ttl int64) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
-		h, err := e.locks.Lock(ctx, []byte(name), leaseID, ttl, false)
+		h, err := e.locks.Lock(ctx, []byte(name), leaseID, ttl, lock.WaitForever)
 		ch <- outcome{h, err}
 	}()
 	return ch
@@ -211,7 +211,7 @@ func TestService_Lock(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		id := e.grant(10)
-		h, err := e.locks.Lock(ctx, []byte("l"), id, 0, true)
+		h, err := e.locks.Lock(ctx, []byte("l"), id, 0, 0)
 		if err != nil || h.Fence <= 0 {
 			t.Fatalf("try once on a free lock = %+v %v", h, err)
 		}
@@ -237,7 +237,7 @@ func TestService_Lock(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				h, err := e.locks.Lock(ctx, []byte("fifo"), id, 0, false)
+				h, err := e.locks.Lock(ctx, []byte("fifo"), id, 0, lock.WaitForever)
 				if err != nil {
 					t.Errorf("waiter %d: %v", i, err)
 					return
@@ -288,7 +288,7 @@ func TestService_Lock(t *testing.T) {
 		e := newEnv(t)
 		a := e.lock("l", e.grant(10))
 		b := e.grant(10)
-		_, err := e.locks.Lock(ctx, []byte("l"), b, 0, true)
+		_, err := e.locks.Lock(ctx, []byte("l"), b, 0, 0)
 		if !errors.Is(err, domain.ErrLocked) {
 			t.Fatalf("try once on a held lock: %v, want ErrLocked", err)
 		}
@@ -310,7 +310,7 @@ func TestService_Lock(t *testing.T) {
 		if !bytes.Equal(first.Key, again.Key) || first.Fence != again.Fence {
 			t.Fatalf("second Lock with the same lease = %q fence %d, want %q fence %d", again.Key, again.Fence, first.Key, first.Fence)
 		}
-		try, err := e.locks.Lock(ctx, []byte("l"), id, 0, true)
+		try, err := e.locks.Lock(ctx, []byte("l"), id, 0, 0)
 		if err != nil || try.Fence != first.Fence {
 			t.Fatalf("try once with the holder's lease = %+v %v", try, err)
 		}
@@ -329,11 +329,11 @@ func TestService_Lock(t *testing.T) {
 			{name: "NeitherLeaseNorTTL", lock: "l"},
 			{name: "NegativeLease", lock: "l", lease: -1},
 		} {
-			if _, err := e.locks.Lock(ctx, []byte(tc.lock), tc.lease, tc.ttl, true); !errors.Is(err, domain.ErrInvalidArgument) {
+			if _, err := e.locks.Lock(ctx, []byte(tc.lock), tc.lease, tc.ttl, 0); !errors.Is(err, domain.ErrInvalidArgument) {
 				t.Errorf("%s: %v, want ErrInvalidArgument", tc.name, err)
 			}
 		}
-		if _, err := e.locks.Lock(ctx, []byte("l"), 12345, 0, true); !errors.Is(err, domain.ErrLeaseNotFound) {
+		if _, err := e.locks.Lock(ctx, []byte("l"), 12345, 0, 0); !errors.Is(err, domain.ErrLeaseNotFound) {
 			t.Errorf("a lease that does not exist: %v, want ErrLeaseNotFound", err)
 		}
 		if _, err := e.locks.Unlock(ctx, []byte("l"), []byte("other/1")); !errors.Is(err, domain.ErrInvalidArgument) {
@@ -374,7 +374,7 @@ func TestService_Lock_GiveUp(t *testing.T) {
 		b := e.grant(10)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		_, err := e.locks.Lock(ctx, []byte("l"), b, 0, false)
+		_, err := e.locks.Lock(ctx, []byte("l"), b, 0, lock.WaitForever)
 		if !errors.Is(err, domain.ErrLocked) {
 			t.Fatalf("waiter past its deadline: %v, want ErrLocked", err)
 		}
@@ -390,7 +390,7 @@ func TestService_Lock_GiveUp(t *testing.T) {
 		aLease := e.grant(10)
 		a := e.lock("l", aLease)
 		// Tried once: the lease the lock granted for the waiter is revoked.
-		if _, err := e.locks.Lock(context.Background(), []byte("l"), 0, 10, true); !errors.Is(err, domain.ErrLocked) {
+		if _, err := e.locks.Lock(context.Background(), []byte("l"), 0, 10, 0); !errors.Is(err, domain.ErrLocked) {
 			t.Fatalf("try once with a ttl on a held lock: %v, want ErrLocked", err)
 		}
 		if ids := e.leaseIDs(); len(ids) != 1 || !ids[aLease] {
@@ -410,10 +410,32 @@ func TestService_Lock_GiveUp(t *testing.T) {
 		e.waitQueue("l", string(a.Key))
 	})
 
+	// The wait bounds the queue only: a wait shorter than the writes that
+	// grant the lease and join the queue still ends in a plain "locked",
+	// never in a write whose outcome is unknown, and leaves nothing behind.
+	t.Run("WaitShorterThanTheWrites", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		aLease := e.grant(10)
+		a := e.lock("l", aLease)
+		if _, err := e.locks.Lock(context.Background(), []byte("l"), 0, 10, time.Nanosecond); !errors.Is(err, domain.ErrLocked) {
+			t.Fatalf("a 1ns wait on a held lock: %v, want ErrLocked", err)
+		}
+		if ids := e.leaseIDs(); len(ids) != 1 || !ids[aLease] {
+			t.Fatalf("leases after the wait = %v, want only the holder's %d", ids, aLease)
+		}
+		e.waitQueue("l", string(a.Key))
+		e.unlock("l", a)
+		h, err := e.locks.Lock(context.Background(), []byte("l"), 0, 10, time.Nanosecond)
+		if err != nil || h.Lease == 0 {
+			t.Fatalf("a 1ns wait on a free lock: %+v %v, want the lock", h, err)
+		}
+	})
+
 	t.Run("GrantedLeaseKeptWhenAcquired", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
-		h, err := e.locks.Lock(context.Background(), []byte("l"), 0, 10, false)
+		h, err := e.locks.Lock(context.Background(), []byte("l"), 0, 10, lock.WaitForever)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -127,6 +127,36 @@ func (q *Queue) Members(ctx context.Context, name []byte) ([]domain.KeyValue, in
 	return resp.Kvs, rev, err
 }
 
+// Wait returns once e heads its queue. It looks once, bounded by ctx
+// alone, so that an entry at the head gets in whatever the wait; then it
+// waits in the queue for at most wait (WaitForever: until ctx ends; 0: not
+// at all). It returns domain.ErrLocked when e does not head the queue by
+// then, the context's error when ctx ends first, and ErrLostPlace when e
+// itself goes.
+func (q *Queue) Wait(ctx context.Context, name []byte, e Entry, wait time.Duration) error {
+	kvs, _, err := q.Members(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(kvs) > 0 && bytes.Equal(kvs[0].Key, e.Key) {
+		return nil
+	}
+	if wait == 0 {
+		return domain.ErrLocked
+	}
+	waitCtx := ctx
+	if wait > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	err = q.WaitHead(waitCtx, name, e)
+	if errors.Is(err, context.DeadlineExceeded) && waitCtx.Err() != nil {
+		return domain.ErrLocked
+	}
+	return err
+}
+
 // ErrLostPlace is returned when an entry left its queue while it waited
 // (its lease expired or someone deleted it).
 var ErrLostPlace = fmt.Errorf("%w: lock: the entry left the queue while it waited (its lease expired?)", domain.ErrNotFound)
