@@ -199,9 +199,12 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	a.log.Info().Str("name", a.cfg.Name).Str("client_url", a.clientURL).
 		Str("peer_url", a.cfg.InitialAdvertisePeerURL).Str("data_dir", a.cfg.DataDir).Msg("cairn member started")
+	// The join attempts end with Run, however Run ends.
+	jctx, jcancel := context.WithCancel(ctx)
+	defer jcancel()
 	if a.cfg.Join != "" {
 		go func() {
-			if err := a.join(ctx); err != nil {
+			if err := a.join(jctx); err != nil {
 				errc <- err
 			}
 		}()
@@ -211,11 +214,16 @@ func (a *App) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
+	jcancel()
 	if err := a.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
 }
+
+// joinClient bounds each attempt to join, so that a member that accepts
+// the connection and never answers cannot stall the retries.
+var joinClient = &http.Client{Timeout: 10 * time.Second}
 
 // join asks a running cluster, through the member at cfg.Join, to add this
 // member, retrying until it answers or ctx ends. A member that is already
@@ -235,7 +243,7 @@ func (a *App) join(ctx context.Context) error {
 			return fmt.Errorf("--join: %w", err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := joinClient.Do(req)
 		if err == nil {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()

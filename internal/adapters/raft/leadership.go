@@ -81,6 +81,9 @@ func (n *Node) establish() {
 		n.log.Error().Err(err).Msg("encode member record")
 		return
 	}
+	// A failed attempt can fail at once (a leadership transfer in progress
+	// refuses every apply), so attempts are spaced by a growing pause.
+	pause := 10 * time.Millisecond
 	for n.IsLeader() && n.raft.CurrentTerm() == term {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 		_, err := n.applyLocal(ctx, data)
@@ -96,12 +99,13 @@ func (n *Node) establish() {
 			}
 			return
 		}
+		n.log.Warn().Err(err).Uint64("term", term).Msg("leader could not commit its first entry")
 		select {
 		case <-n.done:
 			return
-		default:
+		case <-time.After(pause):
 		}
-		n.log.Warn().Err(err).Uint64("term", term).Msg("leader could not commit its first entry")
+		pause = min(2*pause, 200*time.Millisecond)
 	}
 }
 

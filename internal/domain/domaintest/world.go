@@ -39,6 +39,9 @@ func (p *Publisher) Propose(ctx context.Context, cmd domain.Command) (domain.Res
 // ReadBarrier passes the barrier of the fake proposer.
 func (p *Publisher) ReadBarrier(ctx context.Context) error { return p.p.ReadBarrier(ctx) }
 
+// Fake returns the fake proposer underneath, to make it fail.
+func (p *Publisher) Fake() *portstest.Proposer { return p.p }
+
 // World is one member's services over fakes: the store, the hub fed by
 // the proposer, the KV, watch and lease services, and a lessor that runs on
 // a manual clock and leads.

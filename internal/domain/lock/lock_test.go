@@ -34,6 +34,8 @@ func (w *watchLog) Watch(ctx context.Context, req watch.Request) (*watch.Watcher
 	return w.svc.Watch(ctx, req)
 }
 
+func (w *watchLog) Done() <-chan struct{} { return w.svc.Done() }
+
 func (w *watchLog) requests() []watch.Request {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -52,12 +54,13 @@ type env struct {
 	leases  *lease.Service
 	watches *watchLog
 	locks   *lock.Service
+	prop    *domaintest.Publisher
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	w := domaintest.NewWorld(t)
-	e := &env{t: t, backend: w.Backend, hub: w.Hub, clock: w.Clock, kv: w.KV, leases: w.Leases}
+	e := &env{t: t, backend: w.Backend, hub: w.Hub, clock: w.Clock, kv: w.KV, leases: w.Leases, prop: w.Proposer}
 	e.watches = &watchLog{svc: w.Watches}
 	e.locks = lock.New(lock.NewQueue(e.kv, e.watches, e.leases))
 	return e
@@ -594,5 +597,29 @@ func assertPredecessorWatches(t *testing.T, reqs []watch.Request, keys []string)
 	}
 	if count[keys[len(keys)-1]] != 0 || len(count) != len(keys)-1 {
 		t.Fatalf("watched keys %v, want each of %q once", count, keys[:len(keys)-1])
+	}
+}
+
+// TestQueue_WaitEndsAtShutdown: a waiter that keeps looking again while
+// the member has no leader stops as soon as the member shuts down (its hub
+// closes), instead of holding up the shutdown until its request ends.
+func TestQueue_WaitEndsAtShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.lock("l", e.grant(10))
+	q := lock.NewQueue(e.kv, e.watches, e.leases)
+	ent, _, err := q.Enqueue(context.Background(), []byte("l"), e.grant(10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := e.prop.Fake()
+	fake.FailBarrier(domain.ErrNoLeader)
+	before := fake.BarrierCalls()
+	done := make(chan error, 1)
+	go func() { done <- q.WaitHead(context.Background(), []byte("l"), ent) }()
+	waitFor(t, "the waiter to look again after a failed read", func() bool { return fake.BarrierCalls() >= before+2 })
+	e.hub.Close()
+	if err := domaintest.Receive(t, done, "WaitHead"); !errors.Is(err, watch.ErrClosed) {
+		t.Fatalf("a waiter at shutdown: %v, want watch.ErrClosed", err)
 	}
 }

@@ -24,6 +24,8 @@ type KV interface {
 // Watches opens watchers.
 type Watches interface {
 	Watch(ctx context.Context, req watch.Request) (*watch.Watcher, error)
+	// Done is closed when the member shuts down: waiters stop waiting.
+	Done() <-chan struct{}
 }
 
 // Leases grants and revokes leases.
@@ -165,6 +167,19 @@ var ErrLostPlace = fmt.Errorf("%w: lock: the entry left the queue while it waite
 // before e, and re-checks when that one goes. It returns the context's
 // error when ctx ends first and ErrLostPlace when e itself goes.
 func (q *Queue) WaitHead(ctx context.Context, name []byte, e Entry) error {
+	// The member's shutdown ends the wait, also in the middle of a read
+	// that waits for a leader.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-q.watches.Done():
+			cancel(watch.ErrClosed)
+		case <-stop:
+		}
+	}()
 	p := Prefix(name)
 	backoff := 50 * time.Millisecond
 	for {
@@ -184,12 +199,12 @@ func (q *Queue) WaitHead(ctx context.Context, name []byte, e Entry) error {
 				select {
 				case <-time.After(backoff):
 				case <-ctx.Done():
-					return ctx.Err()
+					return shutdownOr(ctx, ctx.Err())
 				}
 				backoff = min(2*backoff, time.Second)
 				continue
 			}
-			return err
+			return shutdownOr(ctx, err)
 		}
 		backoff = 50 * time.Millisecond
 		if own.Count == 0 {
@@ -199,9 +214,18 @@ func (q *Queue) WaitHead(ctx context.Context, name []byte, e Entry) error {
 			return nil
 		}
 		if err := q.waitDeleted(ctx, resp.Kvs[0].Key, rev); err != nil {
-			return err
+			return shutdownOr(ctx, err)
 		}
 	}
+}
+
+// shutdownOr returns watch.ErrClosed when ctx ended because the member is
+// shutting down, and err otherwise.
+func shutdownOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), watch.ErrClosed) {
+		return watch.ErrClosed
+	}
+	return err
 }
 
 // transient reports whether err may go away by itself (no leader for a

@@ -37,6 +37,7 @@ type Hub struct {
 	floor      int64 // every revision above floor is in the ring (if it had events)
 	notify     chan struct{}
 	closed     bool
+	done       chan struct{} // closed by Close
 
 	watchers    int
 	catchingUp  int
@@ -67,7 +68,7 @@ func NewHub(cfg HubConfig, rev int64) *Hub {
 	if cfg.MaxWatchers <= 0 {
 		cfg.MaxWatchers = 10000
 	}
-	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev, notify: make(chan struct{})}
+	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev, notify: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Publish records the events of a committed batch, whose last revision is
@@ -132,8 +133,12 @@ func (h *Hub) Close() {
 	if !h.closed {
 		h.closed = true
 		close(h.notify)
+		close(h.done)
 	}
 }
+
+// Done is closed when the hub is closed: the member is shutting down.
+func (h *Hub) Done() <-chan struct{} { return h.done }
 
 // Rev returns the latest published revision.
 func (h *Hub) Rev() int64 {

@@ -74,6 +74,9 @@ func New(cfg Config, hub *Hub, b ports.Backend, p ports.Proposer) *Service {
 // Hub returns the service's hub.
 func (s *Service) Hub() *Hub { return s.hub }
 
+// Done is closed when the member starts shutting down (the hub is closed).
+func (s *Service) Done() <-chan struct{} { return s.hub.Done() }
+
 // Watch opens a watcher. Unless req.Serializable is set it first waits for
 // a read barrier, so that a watcher started without a revision misses no
 // write acknowledged before the call. It returns a *domain.CompactedError

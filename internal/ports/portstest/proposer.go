@@ -63,3 +63,18 @@ func (p *Proposer) ReadBarrier(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
+
+// FailBarrier makes ReadBarrier return err (nil: pass) from now on; it is
+// safe while other goroutines use the proposer.
+func (p *Proposer) FailBarrier(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.BarrierErr = err
+}
+
+// BarrierCalls returns the number of ReadBarrier calls so far.
+func (p *Proposer) BarrierCalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.Barriers
+}
