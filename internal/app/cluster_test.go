@@ -65,7 +65,7 @@ func leaderIndex(t testing.TB, ms []*member, timeout time.Duration) int {
 // mustPut writes key and returns the revision of the write.
 func mustPut(t testing.TB, url, key, value string) int64 {
 	t.Helper()
-	code, body := do(t, http.MethodPut, url+"/v1/kv/"+key, value)
+	code, body := doIdempotent(t, http.MethodPut, url+"/v1/kv/"+key, value)
 	if code != 200 {
 		t.Fatalf("put %s via %s: %d %s", key, url, code, body)
 	}

@@ -158,6 +158,23 @@ func do(t testing.TB, method, url, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// doIdempotent is do for a write that may be sent again (a put of a fixed
+// value): it retries 503 (no leader) and 504 (outcome unknown), as a client
+// would, for up to 15 seconds, so that a leader change caused by a loaded
+// machine does not fail a test that is not about leader changes.
+func doIdempotent(t testing.TB, method, url, body string) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, resp := do(t, method, url, body)
+		if code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout || time.Now().After(deadline) {
+			return code, resp
+		}
+		t.Logf("%s %s: %d, retrying: %.200s", method, url, code, resp)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // detachedLog writes a member's log to the test until the test ends:
 // hashicorp/raft's transport goroutines can log after the member has
 // stopped (Close does not wait for its connection goroutines), and a

@@ -10,7 +10,7 @@ import (
 func TestApp_SingleMember(t *testing.T) {
 	ms := startCluster(t, 1)
 	url := ms[0].URL
-	if code, body := do(t, http.MethodPut, url+"/v1/kv/foo", "bar"); code != 200 {
+	if code, body := doIdempotent(t, http.MethodPut, url+"/v1/kv/foo", "bar"); code != 200 {
 		t.Fatalf("put: %d %s", code, body)
 	}
 	if code, body := do(t, http.MethodGet, url+"/v1/kv/foo?raw", ""); code != 200 || body != "bar" {
@@ -22,7 +22,7 @@ func TestApp_ThreeMembers(t *testing.T) {
 	ms := startCluster(t, 3)
 	for i, m := range ms {
 		key := "k" + string(rune('a'+i))
-		if code, body := do(t, http.MethodPut, m.URL+"/v1/kv/"+key, "v"); code != 200 {
+		if code, body := doIdempotent(t, http.MethodPut, m.URL+"/v1/kv/"+key, "v"); code != 200 {
 			t.Fatalf("put via %s: %d %s", m.cfg.Name, code, body)
 		}
 		for _, o := range ms {
@@ -43,7 +43,7 @@ func TestApp_LargeWriteThroughFollower(t *testing.T) {
 	li := leaderIndex(t, ms, 10*time.Second)
 	follower := ms[(li+1)%3]
 	value := strings.Repeat("v", int(follower.cfg.MaxRequestBytes)-8)
-	if code, body := do(t, http.MethodPut, follower.URL+"/v1/kv/big", value); code != 200 {
+	if code, body := doIdempotent(t, http.MethodPut, follower.URL+"/v1/kv/big", value); code != 200 {
 		t.Fatalf("large put through a follower: %d %.200s", code, body)
 	}
 	if code, body := do(t, http.MethodGet, follower.URL+"/v1/kv/big?raw", ""); code != 200 || body != value {
