@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -87,7 +88,9 @@ func (m *member) stop() {
 			m.t.Logf("member %s stopped: %v", m.cfg.Name, err)
 		}
 	case <-time.After(20 * time.Second):
-		m.t.Errorf("member %s did not stop in time", m.cfg.Name)
+		buf := make([]byte, 1<<22)
+		buf = buf[:runtime.Stack(buf, true)]
+		m.t.Errorf("member %s did not stop in time; goroutines:\n%s", m.cfg.Name, buf)
 	}
 }
 

@@ -206,7 +206,7 @@ func TestLease_ManyExpireTogether(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	waitFor(t, 10*time.Second, "a baseline of writes", func() bool {
+	waitFor(t, 30*time.Second, "a baseline of writes", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(lat) >= 50

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	hraft "github.com/hashicorp/raft"
+
 	"github.com/cairnkv/cairn/internal/domain"
 )
 
@@ -125,13 +127,30 @@ func (n *Node) runRounds(reqs chan chan readIndexResult, round func(reads int) (
 // heartbeat round.
 func (n *Node) leaderRound(reads int) (uint64, error) {
 	idx := n.raft.CommitIndex()
-	err := mapRaftError(n.raft.VerifyLeader().Error())
+	err := mapRaftError(n.await(n.raft.VerifyLeader()))
 	if errors.Is(err, domain.ErrIndeterminate) {
 		err = domain.ErrNotLeader
 	}
 	n.metrics.readRounds.Inc()
 	n.metrics.readIndexes.Add(float64(reads))
 	return idx, err
+}
+
+// await returns the future's error, or hraft.ErrRaftShutdown once the node
+// closes. hashicorp/raft never answers a future still queued in one of its
+// buffered channels (VerifyLeader's, Apply's) when it shuts down, so
+// waiting on the future alone could hold Close for ever. The goroutine
+// left behind in that case is blocked for good; it happens at most once
+// per call in flight at shutdown.
+func (n *Node) await(f hraft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.done:
+		return hraft.ErrRaftShutdown
+	}
 }
 
 // followerRound asks the leader for a read index, once for every read
