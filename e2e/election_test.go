@@ -39,7 +39,7 @@ func TestElection_CandidateDies(t *testing.T) {
 		ch := make(chan campaigned, 1)
 		go func() {
 			body := fmt.Sprintf(`{"value": "v%d", "lease": %d}`, i, cands[i].lease)
-			r, err := lkDo(context.Background(), cands[i].hc, c.members[i], http.MethodPost, "/v1/elections/"+name+"/campaign", []byte(body))
+			r, err := c.members[i].doWith(context.Background(), cands[i].hc, http.MethodPost, "/v1/elections/"+name+"/campaign", []byte(body))
 			out := campaigned{r: r, err: err, at: time.Now()}
 			if err == nil && r.status == http.StatusOK {
 				var resp struct {

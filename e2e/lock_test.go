@@ -132,7 +132,7 @@ func TestLock_FencedCounter(t *testing.T) {
 // txn that holds only if the fence stored is older than fence (zero-padded
 // decimals compare as numbers).
 func incrementFenced(ctx context.Context, hc *http.Client, m *member, counterKey, fenceKey, fence string) error {
-	r, err := lkDo(ctx, hc, m, http.MethodGet, keyPath([]byte(counterKey)), nil)
+	r, err := m.doWith(ctx, hc, http.MethodGet, keyPath([]byte(counterKey)), nil)
 	if err != nil || r.status != http.StatusOK {
 		return fmt.Errorf("%s: read the counter: %v %v", m.name, r, err)
 	}
@@ -153,7 +153,7 @@ func incrementFenced(ctx context.Context, hc *http.Client, m *member, counterKey
 		},
 		"failure": []any{map[string]any{"get": map[string]any{"key": fenceKey}}},
 	})
-	r, err = lkDo(ctx, hc, m, http.MethodPost, "/v1/txn", txn)
+	r, err = m.doWith(ctx, hc, http.MethodPost, "/v1/txn", txn)
 	if err != nil || r.status != http.StatusOK {
 		return fmt.Errorf("%s: txn: %v %v", m.name, r, err)
 	}

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -83,28 +81,6 @@ func waitLockQueue(t *testing.T, m *member, name, want string, timeout time.Dura
 	})
 }
 
-// lkDo is member.do through another HTTP client.
-func lkDo(ctx context.Context, hc *http.Client, m *member, method, pathAndQuery string, body []byte) (reply, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, m.clientURL+pathAndQuery, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return reply{}, fmt.Errorf("%s: %w", m.name, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("%s: reading the answer to %s %s: %w", m.name, method, pathAndQuery, err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: data}, nil
-}
-
 // lockClient is one client: its own HTTP client and its own lease, kept
 // alive by a background loop until halt.
 type lockClient struct {
@@ -133,7 +109,7 @@ func newLockClient(t *testing.T, name string, ttl int64, period time.Duration, m
 	}
 	waitFor(t, 10*time.Second, name+": a lease grant through "+m.name, func() error {
 		lc.lastOK = time.Now()
-		r, err := lkDo(context.Background(), lc.hc, m, http.MethodPost, "/v1/leases", []byte(fmt.Sprintf(`{"ttl": %d}`, ttl)))
+		r, err := m.doWith(context.Background(), lc.hc, http.MethodPost, "/v1/leases", []byte(fmt.Sprintf(`{"ttl": %d}`, ttl)))
 		switch {
 		case err != nil:
 			return err
@@ -167,7 +143,7 @@ func (lc *lockClient) keepAlive(period time.Duration, members []*member) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), period)
 		sent := time.Now()
-		r, err := lkDo(ctx, lc.hc, members[next%len(members)], http.MethodPost, path, nil)
+		r, err := members[next%len(members)].doWith(ctx, lc.hc, http.MethodPost, path, nil)
 		cancel()
 		lc.mu.Lock()
 		if err == nil && r.status == http.StatusOK {
@@ -209,7 +185,7 @@ func (lc *lockClient) lock(ctx context.Context, m *member, name, query string) (
 
 func lockVia(ctx context.Context, hc *http.Client, m *member, name, query, body string) (lockHolderJSON, reply, error) {
 	var h lockHolderJSON
-	r, err := lkDo(ctx, hc, m, http.MethodPost, "/v1/locks/"+name+query, []byte(body))
+	r, err := m.doWith(ctx, hc, http.MethodPost, "/v1/locks/"+name+query, []byte(body))
 	if err == nil && r.status == http.StatusOK {
 		err = json.Unmarshal(r.body, &h)
 	}
@@ -220,7 +196,7 @@ func lockVia(ctx context.Context, hc *http.Client, m *member, name, query, body 
 func (lc *lockClient) unlock(m *member, name, key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := lkDo(ctx, lc.hc, m, http.MethodDelete, "/v1/locks/"+name+"?key="+key, nil)
+	r, err := m.doWith(ctx, lc.hc, http.MethodDelete, "/v1/locks/"+name+"?key="+key, nil)
 	if err == nil && r.status != http.StatusOK {
 		err = fmt.Errorf("%s: %s: unlock %s: %v", lc.name, m.name, key, r)
 	}

@@ -506,6 +506,12 @@ func (r reply) String() string {
 // do sends one request to the member. pathAndQuery is sent as given: it must
 // be escaped already (see keyPath).
 func (m *member) do(ctx context.Context, method, pathAndQuery string, body []byte) (reply, error) {
+	return m.doWith(ctx, m.hc, method, pathAndQuery, body)
+}
+
+// doWith is do through the given HTTP client (a client with connections of
+// its own, as a separate client process would have).
+func (m *member) doWith(ctx context.Context, hc *http.Client, method, pathAndQuery string, body []byte) (reply, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -514,7 +520,7 @@ func (m *member) do(ctx context.Context, method, pathAndQuery string, body []byt
 	if err != nil {
 		return reply{}, err
 	}
-	resp, err := m.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return reply{}, fmt.Errorf("%s: %w", m.name, err)
 	}
