@@ -249,3 +249,18 @@ func stillWaiting(t *testing.T, ch <-chan lockOutcome, who string) {
 
 // lockKey returns the queue key of lease id in the lock called name.
 func lockKey(name string, id int64) string { return name + "/" + strconv.FormatInt(id, 16) }
+
+// checkTakeover checks that the next holder (or leader) took over at at,
+// after a dead holder's last keepalive was sent at last: not before the
+// holder's lease of ttl seconds ran out, and within 1.5 s after it did.
+func checkTakeover(t *testing.T, what string, last, at time.Time, ttl int64) {
+	t.Helper()
+	took := at.Sub(last)
+	t.Logf("%s %v after the dead holder's last keepalive was sent (ttl %ds)", what, took.Round(time.Millisecond), ttl)
+	if at.Before(last.Add(time.Duration(ttl) * time.Second)) {
+		t.Errorf("%s %v after the holder's last keepalive: before its ttl of %ds", what, took, ttl)
+	}
+	if limit := time.Duration(ttl)*time.Second + 1500*time.Millisecond; took > limit {
+		t.Errorf("%s %v after the holder's last keepalive, want within %v", what, took, limit)
+	}
+}
