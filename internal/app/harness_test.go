@@ -87,7 +87,7 @@ func (m *member) stop() {
 		if err != nil {
 			m.t.Logf("member %s stopped: %v", m.cfg.Name, err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second): // a hang, not a slow disk
 		buf := make([]byte, 1<<22)
 		buf = buf[:runtime.Stack(buf, true)]
 		m.t.Errorf("member %s did not stop in time; goroutines:\n%s", m.cfg.Name, buf)

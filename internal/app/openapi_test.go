@@ -895,21 +895,10 @@ func TestOpenAPI_Followers(t *testing.T) {
 	doc := loadSpec(t)
 	router := specRouter(t, doc, ms)
 
-	// Find a follower.
 	follower := -1
 	waitFor(t, 10*time.Second, "a follower that knows the leader", func() bool {
-		for i, m := range ms {
-			code, body := do(t, http.MethodGet, m.URL+"/v1/status", "")
-			var st struct {
-				MemberID uint64 `json:"member_id"`
-				Leader   uint64 `json:"leader"`
-			}
-			if code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Leader != 0 && st.Leader != st.MemberID {
-				follower = i
-				return true
-			}
-		}
-		return false
+		follower = currentFollower(t, ms)
+		return follower >= 0
 	})
 	f := func(c apiCase) apiCase {
 		c.member = follower
@@ -947,10 +936,39 @@ func TestOpenAPI_Followers(t *testing.T) {
 			}
 		}}),
 		f(apiCase{name: "Hash", method: http.MethodGet, target: "/v1/maintenance/hash", status: http.StatusOK}),
-		f(apiCase{name: "ReadIndexNotLeader", method: http.MethodGet, target: "/v1/internal/read_index", status: http.StatusServiceUnavailable, code: "not_leader"}),
-		f(apiCase{name: "ProposeNotLeader", method: http.MethodPost, target: "/v1/internal/propose", body: encodedPut(t, "f/internal"), contentType: "application/octet-stream",
-			status: http.StatusServiceUnavailable, code: "not_leader"}),
 	})
+
+	// The internal calls answer not_leader on a follower only. Leadership
+	// can move under load, so each goes to a member that is a follower at
+	// that moment.
+	for _, c := range []apiCase{
+		{name: "ReadIndexNotLeader", method: http.MethodGet, target: "/v1/internal/read_index", status: http.StatusServiceUnavailable, code: "not_leader"},
+		{name: "ProposeNotLeader", method: http.MethodPost, target: "/v1/internal/propose", body: encodedPut(t, "f/internal"), contentType: "application/octet-stream",
+			status: http.StatusServiceUnavailable, code: "not_leader"},
+	} {
+		waitFor(t, 10*time.Second, "a follower to answer "+c.name, func() bool {
+			c.member = currentFollower(t, ms)
+			return c.member >= 0 && send(t, ms[c.member].URL, c).status == c.status
+		})
+		step(t, doc, router, ms, c)
+	}
+}
+
+// currentFollower returns the index of a member that follows a known
+// leader, by its own status, or -1.
+func currentFollower(t *testing.T, ms []*member) int {
+	t.Helper()
+	for i, m := range ms {
+		code, body := do(t, http.MethodGet, m.URL+"/v1/status", "")
+		var st struct {
+			MemberID uint64 `json:"member_id"`
+			Leader   uint64 `json:"leader"`
+		}
+		if code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Leader != 0 && st.Leader != st.MemberID {
+			return i
+		}
+	}
+	return -1
 }
 
 // TestOpenAPI_AddMember validates the 201 of POST /v1/cluster/members with
