@@ -17,6 +17,7 @@ import (
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/app"
 	"github.com/cairnkv/cairn/internal/testutil/freeport"
+	"github.com/cairnkv/cairn/internal/testutil/testlog"
 )
 
 // A small harness that runs real Cairn members in this process, after
@@ -120,8 +121,7 @@ func startCluster(t testing.TB, n int) []*member {
 	for i := range peers {
 		peers[i] = app.Peer{Name: fmt.Sprintf("n%d", i+1), URL: fmt.Sprintf("http://127.0.0.1:%d", mustFreePort())}
 	}
-	w := &detachedLog{t: t}
-	t.Cleanup(w.detach) // registered first, so it runs after the members stopped
+	w := testlog.Writer(t) // before the members, so that it outlives them
 	ms := make([]*member, n)
 	for i := range ms {
 		cfg := memberConfig(peers[i].Name, t.TempDir(), 0, peers)
@@ -203,29 +203,6 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// detachedLog writes a member's log to the test until the test ends (the
-// Raft transport may log after a member stopped).
-type detachedLog struct {
-	mu       sync.Mutex
-	t        testing.TB
-	detached bool
-}
-
-func (w *detachedLog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.detached {
-		w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
-}
-
-func (w *detachedLog) detach() {
-	w.mu.Lock()
-	w.detached = true
-	w.mu.Unlock()
 }
 
 // proxy is a TCP proxy in front of a member whose connections a test can

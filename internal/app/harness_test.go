@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/testutil/freeport"
+	"github.com/cairnkv/cairn/internal/testutil/testlog"
 )
 
 // member is one in-process Cairn member started by a test.
@@ -61,8 +61,7 @@ func testConfig(t testing.TB, name, dataDir string, clientPort int, peers []Peer
 // startMember starts a member with cfg and stops it when the test ends.
 func startMember(t testing.TB, cfg Config) *member {
 	t.Helper()
-	w := &detachedLog{t: t}
-	t.Cleanup(w.detach) // registered first, so it runs after the member stopped
+	w := testlog.Writer(t) // before the members, so that it outlives them
 	level, _ := zerolog.ParseLevel(cfg.LogLevel)
 	a, err := New(cfg, zerolog.New(w).Level(level).With().Str("member", cfg.Name).Logger())
 	if err != nil {
@@ -176,29 +175,4 @@ func doIdempotent(t testing.TB, method, url, body string) (int, string) {
 		t.Logf("%s %s: %d, retrying: %.200s", method, url, code, resp)
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// detachedLog writes a member's log to the test until the test ends:
-// hashicorp/raft's transport goroutines can log after the member has
-// stopped (Close does not wait for its connection goroutines), and a
-// t.Log after the test is a data race.
-type detachedLog struct {
-	mu       sync.Mutex
-	t        testing.TB
-	detached bool
-}
-
-func (w *detachedLog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.detached {
-		w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
-}
-
-func (w *detachedLog) detach() {
-	w.mu.Lock()
-	w.detached = true
-	w.mu.Unlock()
 }
