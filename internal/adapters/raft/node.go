@@ -198,7 +198,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		logs.Close()
 		return nil, err
 	}
-	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise)
+	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise, cfg.Logger.With().Str("component", "peer").Logger())
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -254,12 +254,13 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 			}
 			servers = append(servers, hraft.Server{ID: hraft.ServerID(p.Name), Address: hraft.ServerAddress(addr), Suffrage: hraft.Voter})
 		}
-		if err := hraft.BootstrapCluster(rc, logs, logs, snaps, n.trans, hraft.Configuration{Servers: servers}); err != nil {
+		if err := hraft.BootstrapCluster(rc, logs, logs, snaps, serialTransport{n.trans}, hraft.Configuration{Servers: servers}); err != nil {
 			n.closeStores()
 			return nil, fmt.Errorf("raft: bootstrap: %w", err)
 		}
 	}
-	r, err := hraft.NewRaft(rc, n.fsm, logs, logs, snaps, n.trans)
+	// Heartbeats go through the main loop: see serialTransport.
+	r, err := hraft.NewRaft(rc, n.fsm, logs, logs, snaps, serialTransport{n.trans})
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raft: start: %w", err)
@@ -289,6 +290,9 @@ func (n *Node) Close() error {
 		n.handOver()
 		close(n.done)
 		n.fwd.close()
+		// Raft's shutdown waits for its goroutines, some of which may wait
+		// in Dial for a peer that is down.
+		n.stream.stopDialing()
 		if e := n.raft.Shutdown().Error(); e != nil {
 			err = fmt.Errorf("raft: shutdown: %w", e)
 		}

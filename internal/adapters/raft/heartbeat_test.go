@@ -1,0 +1,86 @@
+package raft
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/cairnkv/cairn/internal/ports/portstest"
+)
+
+// TestNode_NewerTermHeartbeatStopsTheLeaderBeforeItDispatches reproduces
+// hashicorp/raft issue #695, the cause of the divergence under pauses: a
+// leader that receives a heartbeat of a newer term and then a client entry
+// must not append that entry with the newer term, which it does not lead.
+//
+// With hashicorp/raft's heartbeat fast path, the heartbeat raises the term
+// on the transport's goroutine while the leader's main loop waits in its
+// select; the loop then dispatches the next entry stamped with the new
+// term. That is what a frozen leader does when it resumes with a new
+// leader's heartbeat and forwarded proposals queued. The member here is a
+// single voter so that the test controls every RPC it receives; the
+// "new leader" is this test, speaking hashicorp/raft's wire protocol.
+func TestNode_NewerTermHeartbeatStopsTheLeaderBeforeItDispatches(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := freeAddr(t)
+	n := startNode(t, t.TempDir(), addr, portstest.NewBackend())
+	defer n.Close()
+	if err := n.ReadBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := 0; round < 8; round++ {
+		if err := n.ReadBarrier(ctx); err != nil { // leader again, and ready
+			t.Fatal(err)
+		}
+		term, before := n.raft.CurrentTerm(), n.raft.LastIndex()
+
+		// The heartbeat of a leader of term+1, in the shape hashicorp/raft's
+		// transport recognises as one (no previous entry, no entries, no
+		// commit index).
+		peer, err := hraft.NewTCPTransport("127.0.0.1:0", nil, 1, 5*time.Second, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb := hraft.AppendEntriesRequest{
+			RPCHeader: hraft.RPCHeader{ProtocolVersion: hraft.ProtocolVersionMax, ID: []byte("usurper"), Addr: []byte(peer.LocalAddr())},
+			Term:      term + 1,
+		}
+		var resp hraft.AppendEntriesResponse
+		err = peer.AppendEntries("n1", hraft.ServerAddress(addr), &hb, &resp)
+		peer.Close()
+		if err != nil {
+			t.Fatalf("round %d: heartbeat: %v", round, err)
+		}
+		if resp.Term != term+1 {
+			t.Fatalf("round %d: heartbeat answered with term %d, want %d", round, resp.Term, term+1)
+		}
+
+		// A client entry right after: the member no longer leads term, and
+		// it never led term+1.
+		cmd, err := EncodeCommand(putCmd("k", "v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.raft.Apply(cmd, 5*time.Second).Error(); err == nil {
+			t.Fatalf("round %d: an entry was committed after a heartbeat of term %d", round, term+1)
+		}
+		for i := before + 1; i <= n.raft.LastIndex(); i++ {
+			var e hraft.Log
+			if err := n.logs.GetLog(i, &e); err != nil {
+				t.Fatalf("round %d: entry %d: %v", round, i, err)
+			}
+			if e.Term == term+1 {
+				t.Fatalf("round %d: entry %d (%v) carries term %d, led by another member: the logs can diverge at the same index and term",
+					round, i, e.Type, e.Term)
+			}
+		}
+		// The member times the usurper out, stands again and wins a later
+		// term; the next round starts from there.
+	}
+}
