@@ -729,6 +729,7 @@ type statusJSON struct {
 	LeaderName   string     `json:"leader_name"`
 	RaftTerm     uint64     `json:"raft_term"`
 	RaftIndex    uint64     `json:"raft_index"`
+	CommitIndex  uint64     `json:"commit_index"`
 	AppliedIndex uint64     `json:"applied_index"`
 	Revision     int64      `json:"revision"`
 }
