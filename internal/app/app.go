@@ -115,6 +115,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		ApplyTimeout:      cfg.RequestTimeout,
 		SnapshotThreshold: cfg.SnapshotCount,
 		SnapshotInterval:  cfg.SnapshotInterval,
+		HashCheckInterval: cfg.CorruptCheckInterval,
 		Logger:            log,
 		Registerer:        a.registry,
 		Version:           Version,

@@ -30,6 +30,7 @@ type Config struct {
 	MaxWatchers             int           // --max-watchers, default 10000: open watchers per member
 	MaxWatchEvents          int           // --max-watch-events, default 1000: events per watch message
 	WatchHeartbeat          time.Duration // --watch-heartbeat-interval as a Go duration, default 10s
+	CorruptCheckInterval    time.Duration // --corrupt-check-interval as a Go duration, default 5m, 0 = never (also checked once at start)
 	ConfigFile              string        // --config-file (or CAIRN_CONFIG_FILE), default none
 
 	// SnapshotInterval is how often Raft checks whether a snapshot is due
@@ -57,20 +58,21 @@ const (
 // WithDerivedDefaults fills them once Name and the listen URLs are final.
 func Defaults() Config {
 	return Config{
-		Name:                "default",
-		ListenClientURLs:    []string{"http://127.0.0.1:2379"},
-		ListenPeerURL:       "http://127.0.0.1:2380",
-		InitialClusterState: "new",
-		LogLevel:            "info",
-		MaxRequestBytes:     1572864,
-		HeartbeatInterval:   100 * time.Millisecond,
-		ElectionTimeout:     1000 * time.Millisecond,
-		RequestTimeout:      5 * time.Second,
-		SnapshotCount:       10000,
-		ShutdownTimeout:     10 * time.Second,
-		MaxWatchers:         10000,
-		MaxWatchEvents:      1000,
-		WatchHeartbeat:      10 * time.Second,
+		Name:                 "default",
+		ListenClientURLs:     []string{"http://127.0.0.1:2379"},
+		ListenPeerURL:        "http://127.0.0.1:2380",
+		InitialClusterState:  "new",
+		LogLevel:             "info",
+		MaxRequestBytes:      1572864,
+		HeartbeatInterval:    100 * time.Millisecond,
+		ElectionTimeout:      1000 * time.Millisecond,
+		RequestTimeout:       5 * time.Second,
+		SnapshotCount:        10000,
+		ShutdownTimeout:      10 * time.Second,
+		MaxWatchers:          10000,
+		MaxWatchEvents:       1000,
+		WatchHeartbeat:       10 * time.Second,
+		CorruptCheckInterval: 5 * time.Minute,
 	}
 }
 

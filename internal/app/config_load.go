@@ -71,6 +71,8 @@ var options = []option{
 		func(c *Config, v string) (err error) { c.MaxWatchEvents, err = strconv.Atoi(v); return numErr(err) }},
 	{"watch-heartbeat-interval", false, "10s", "how often an idle watch stream gets a heartbeat or progress event (Go `duration`)",
 		func(c *Config, v string) (err error) { c.WatchHeartbeat, err = parseDuration(v); return err }},
+	{"corrupt-check-interval", false, "5m", "how often a follower compares its store's hash with the leader's, besides once after its start; a difference is logged as an error (Go `duration`, 0: never)",
+		func(c *Config, v string) (err error) { c.CorruptCheckInterval, err = parseDuration(v); return err }},
 	{"config-file", false, "none", "YAML `file` whose keys are these flag names",
 		func(c *Config, v string) error { c.ConfigFile = v; return nil }},
 }

@@ -53,6 +53,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		MaxWatchers:             10000,
 		MaxWatchEvents:          1000,
 		WatchHeartbeat:          10 * time.Second,
+		CorruptCheckInterval:    5 * time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
@@ -134,6 +135,7 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		MaxWatchers:             7,
 		MaxWatchEvents:          9,
 		WatchHeartbeat:          4 * time.Second,
+		CorruptCheckInterval:    90 * time.Second,
 	}
 	flags := []string{
 		"--name=n1", "--data-dir=/var/lib/cairn",
@@ -145,6 +147,7 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		"--max-request-bytes=4096", "--heartbeat-interval=50", "--election-timeout=500ms",
 		"--request-timeout=2s", "--snapshot-count=42", "--shutdown-timeout=3s",
 		"--max-watchers=7", "--max-watch-events=9", "--watch-heartbeat-interval=4s",
+		"--corrupt-check-interval=1m30s",
 	}
 	var environ []string
 	var yaml strings.Builder
@@ -407,6 +410,8 @@ func TestConfig_Validate(t *testing.T) {
 			want: "--election-timeout: 499ms must be at least 5 times --heartbeat-interval (100ms)"},
 		{name: "ElectionFiveTimes", modify: func(c *Config) { c.ElectionTimeout = 500 * time.Millisecond }},
 		{name: "SnapshotCount", modify: func(c *Config) { c.SnapshotCount = 0 }, want: "--snapshot-count: must be greater than 0"},
+		{name: "CorruptCheckNever", modify: func(c *Config) { c.CorruptCheckInterval = 0 }},
+		{name: "CorruptCheckNegative", modify: func(c *Config) { c.CorruptCheckInterval = -time.Second }, want: "--corrupt-check-interval: must be 0 (never) or positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,6 +120,9 @@ func (c Config) Validate() error {
 		bad("election-timeout", "%v must be at least 5 times --heartbeat-interval (%v)",
 			c.ElectionTimeout, c.HeartbeatInterval)
 	}
+	if c.CorruptCheckInterval < 0 {
+		bad("corrupt-check-interval", "must be 0 (never) or positive, got %v", c.CorruptCheckInterval)
+	}
 	if c.SnapshotCount == 0 {
 		bad("snapshot-count", "must be greater than 0")
 	}

@@ -18,6 +18,9 @@ type metrics struct {
 	readIndexes   prometheus.Counter
 	remoteRounds  prometheus.Counter
 	forwarded     *prometheus.CounterVec
+
+	hashChecks     *prometheus.CounterVec
+	hashMismatches prometheus.Counter
 }
 
 // newMetrics registers the member's metrics on reg (nil: not exported).
@@ -44,6 +47,12 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 		remoteRounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_read_index_remote_rounds_total", Help: "Read index requests this member sent to the leader for its queued linearizable reads.",
 		}),
+		hashChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_hash_checks_total", Help: "Comparisons of this member's store hash with the leader's, by outcome (match, mismatch, skipped).",
+		}, []string{"outcome"}),
+		hashMismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_hash_check_mismatches_total", Help: "Hash checks that found this member's store different from the leader's at the same revision: the stores diverged.",
+		}),
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_forwarded_requests_total", Help: "Requests this member forwarded to the leader, by kind and outcome.",
 		}, []string{"kind", "outcome"}),
@@ -55,6 +64,7 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(m.batchSize, m.batchLatency, m.leaderChanges, m.readRounds, m.readIndexes, m.remoteRounds, m.forwarded,
+		m.hashChecks, m.hashMismatches,
 		gauge("cairn_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			return float64(n.raft.State())
 		}),

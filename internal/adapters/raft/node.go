@@ -64,6 +64,10 @@ type Config struct {
 	// slow followers can catch up from the log (default: the snapshot
 	// threshold, at most 10240).
 	TrailingLogs uint64
+	// HashCheckInterval is how often a follower compares its store's hash
+	// with the leader's (hashcheck.go); the first check comes once it has
+	// caught up after its start. 0: no periodic check.
+	HashCheckInterval time.Duration
 	// Logger receives the node's and hashicorp/raft's logs.
 	Logger zerolog.Logger
 	// Registerer receives the node's metrics (nil: none).
@@ -270,6 +274,10 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	go n.runLeadership()
 	go n.runRounds(n.readCh, n.leaderRound)
 	go n.runRounds(n.remoteReadCh, n.followerRound)
+	if cfg.HashCheckInterval > 0 {
+		n.wg.Add(1)
+		go n.runHashChecks(cfg.HashCheckInterval)
+	}
 	return n, nil
 }
 
