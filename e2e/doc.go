@@ -34,6 +34,32 @@
 // Both kill holders, candidates and the leader, and check that no lock is
 // lost or granted twice.
 //
+// pause_test.go (its checks in pausecheck_test.go) freezes members with
+// SIGSTOP and resumes them with SIGCONT (member.pause and member.resume;
+// kill, stop and the end of a test resume a frozen process first). Ten
+// clients of package internal/testutil/lincheck read, write and
+// compare-and-swap registers through every member, and a writer per member
+// writes distinct keys, while a nemesis freezes the leader or a random
+// member every 1.5 to 3 s for 1 to 3 election timeouts. After a quiet
+// period it checks each register's history for
+// linearizability with porcupine, that every acknowledged write is on
+// every member at the mod_revision its answer gave (in the current kvs and
+// in the whole history a watch from revision 1 replays, the same on every
+// member), and that the members converge to equal revisions, applied
+// indexes and hashes. CAIRN_SEED replays a run's schedule and client
+// choices, CAIRN_PAUSE_TARGET=leader|random|mixed chooses whom to freeze,
+// and pause-runs.sh runs it over many seeds, optionally under CPU load.
+//
+// faults_test.go uses the failpoints of the test build (the server is
+// built with -tags failpoints; failpoint_test.go arms them through each
+// member's control API): it stalls the disk of the leader, then of a
+// follower, for 2 to 5 s, and makes the clock of a follower, then of the
+// leader, jump forward and back while leases are kept alive and others
+// are abandoned. Clients of package lincheck and a writer per member run
+// throughout; the history must be linearizable, no acknowledged write
+// lost, and the members equal at the end. fault-runs.sh runs either test
+// over many seeds and prints a table.
+//
 // The tests run in the normal suite and are kept short (about a minute
 // and a half on two cores; CAIRN_SOAK=1 runs the issues' full scales).
 // Every server process is killed when its test ends, and its log is

@@ -63,14 +63,17 @@ func runTests(m *testing.M) int {
 
 // goBuild builds the package pkg (./cmd/server, ./e2e/lockclient) into out
 // without -race: the servers need speed, the race detector is for the test
-// binary. The go command puts its own GOROOT/bin first in the PATH of the
-// test binary, so "go" is the toolchain under test.
+// binary. It builds with the failpoints tag, so that faults_test.go can make
+// a member's disk stall or its clock jump (package internal/failpoint; a
+// failpoint that is not armed costs an atomic load). The go command puts its
+// own GOROOT/bin first in the PATH of the test binary, so "go" is the
+// toolchain under test.
 func goBuild(out, pkg string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, pkg)
+	cmd := exec.Command(goBin, "build", "-tags", "failpoints", "-o", out, pkg)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return cmd.Run()
 }
@@ -86,6 +89,7 @@ func killAll() {
 	live.Lock()
 	defer live.Unlock()
 	for p := range live.procs {
+		_ = p.Signal(syscall.SIGCONT) // in case it is paused
 		_ = p.Kill()
 	}
 }
@@ -132,6 +136,7 @@ type run struct {
 	exited   chan struct{} // closed when the process has exited; err is set by then
 	err      error         // what cmd.Wait returned
 	expected atomic.Bool   // the harness asked it to exit
+	paused   bool          // stopped with SIGSTOP (see member.pause); test goroutine only
 }
 
 func (r *run) running() bool {
@@ -154,6 +159,8 @@ type member struct {
 	logPath   string
 	hc        *http.Client
 
+	failpointAddr string // 127.0.0.1:port of the failpoint control API (failpoint_test.go)
+
 	cur    *run
 	starts int
 }
@@ -170,10 +177,13 @@ func newMember(t testing.TB, hc *http.Client, name string, clientPort int, args 
 		clientURL: "http://127.0.0.1:" + strconv.Itoa(clientPort),
 		logPath:   filepath.Join(logDir, name+".log"),
 		hc:        hc,
+
+		failpointAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)),
 	}
 	t.Cleanup(func() {
 		if m.cur != nil && m.cur.running() {
 			m.cur.expected.Store(true)
+			_ = m.cont(m.cur)
 			_ = m.cur.cmd.Process.Kill()
 			<-m.cur.exited
 		}
@@ -185,7 +195,8 @@ func newMember(t testing.TB, hc *http.Client, name string, clientPort int, args 
 }
 
 // start starts the process with the member's command line. The server gets
-// no CAIRN_* variables from the environment of the test.
+// no CAIRN_* variables from the environment of the test, but the address of
+// its failpoint control API.
 func (m *member) start() {
 	m.t.Helper()
 	if m.cur != nil && m.cur.running() {
@@ -207,6 +218,7 @@ func (m *member) start() {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, failpointEnv+"="+m.failpointAddr)
 	live.Lock()
 	err = cmd.Start()
 	if err == nil {
@@ -230,11 +242,15 @@ func (m *member) start() {
 	m.cur = r
 }
 
-// kill sends SIGKILL and waits for the process to be gone.
+// kill sends SIGKILL and waits for the process to be gone. A paused process
+// gets SIGCONT first.
 func (m *member) kill() {
 	m.t.Helper()
 	r := m.mustRun("kill")
 	r.expected.Store(true)
+	if err := m.cont(r); err != nil {
+		m.t.Errorf("%s: %v", m.name, err)
+	}
 	_ = r.cmd.Process.Kill()
 	select {
 	case <-r.exited:
@@ -246,12 +262,15 @@ func (m *member) kill() {
 
 // stop sends SIGTERM, waits for the process to exit and returns how long that
 // took. A server that needs more than 15 s, or exits with an error, fails the
-// test.
+// test. A paused process gets SIGCONT first.
 func (m *member) stop() time.Duration {
 	m.t.Helper()
 	r := m.mustRun("stop")
 	start := time.Now()
 	r.expected.Store(true)
+	if err := m.cont(r); err != nil {
+		m.t.Errorf("%s: %v", m.name, err)
+	}
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		m.t.Fatalf("%s: SIGTERM: %v", m.name, err)
 	}
@@ -268,6 +287,66 @@ func (m *member) stop() time.Duration {
 		m.t.Errorf("%s: after SIGTERM the server exited with %v, want status 0", m.name, r.err)
 	}
 	return took
+}
+
+// pause freezes the process with SIGSTOP, as a long GC or VM pause or a
+// debugger would: its sockets stay open and the kernel still accepts
+// connections on them, but it neither answers nor sends anything, and its
+// timers fire only when it is resumed. kill, stop and the end of the test
+// resume it first.
+//
+// A frozen server shares the test binary's process group: if that group is
+// orphaned meanwhile (the shell that started go test exits), the kernel
+// sends it SIGHUP and it dies. Run pausing tests from a live shell, or in a
+// session of their own (setsid, as pause-runs.sh does).
+func (m *member) pause() {
+	m.t.Helper()
+	r := m.mustRun("pause")
+	if r.paused {
+		m.t.Fatalf("%s: pause: already paused", m.name)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		m.t.Fatalf("%s: SIGSTOP: %v", m.name, err)
+	}
+	r.paused = true
+	m.logf("=== e2e: paused with SIGSTOP at %s", time.Now().Format(time.RFC3339Nano))
+}
+
+// resume sends SIGCONT to a paused process. It fails the test with Errorf,
+// not Fatalf, so that it can run in a deferred call.
+func (m *member) resume() {
+	m.t.Helper()
+	switch {
+	case m.cur != nil && !m.cur.running() && m.cur.paused:
+		m.t.Errorf("%s: resume: it exited while paused: %v", m.name, m.cur.err)
+		return
+	case m.cur == nil || !m.cur.running():
+		m.t.Errorf("%s: resume: not running", m.name)
+		return
+	}
+	if !m.cur.paused {
+		m.t.Errorf("%s: resume: not paused", m.name)
+		return
+	}
+	if err := m.cont(m.cur); err != nil {
+		m.t.Errorf("%s: %v", m.name, err)
+	}
+}
+
+// paused reports whether the process is paused.
+func (m *member) paused() bool { return m.cur != nil && m.cur.running() && m.cur.paused }
+
+// cont sends SIGCONT to r if it is paused.
+func (m *member) cont(r *run) error {
+	if !r.paused {
+		return nil
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("SIGCONT: %w", err)
+	}
+	r.paused = false
+	m.logf("=== e2e: resumed with SIGCONT at %s", time.Now().Format(time.RFC3339Nano))
+	return nil
 }
 
 func (m *member) mustRun(what string) *run {

@@ -30,7 +30,7 @@ import (
 	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/lock"
 	"github.com/cairnkv/cairn/internal/domain/watch"
-	"github.com/cairnkv/cairn/internal/ports"
+	"github.com/cairnkv/cairn/internal/failpoint"
 )
 
 // Version is the server's version, reported by /v1/status.
@@ -50,6 +50,8 @@ type App struct {
 	listeners []net.Listener
 	servers   []*http.Server
 	clientURL string
+
+	failpoints *failpoint.Server // nil unless a failpoints build asked for it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -137,7 +139,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		MinTTL:         MinLeaseTTL(cfg.ElectionTimeout),
 		Extend:         cfg.ElectionTimeout,
 		ProposeTimeout: cfg.RequestTimeout,
-	}, ports.SystemClock{}, leaderProposer{node}, backend, func(err error) {
+	}, newClock(), leaderProposer{node}, backend, func(err error) {
 		log.Warn().Err(err).Str("component", "lease").Msg("lessor")
 	})
 	api := httpadapter.New(httpadapter.Config{
@@ -148,6 +150,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		MaxWatchEvents:  cfg.MaxWatchEvents,
 		WatchHeartbeat:  cfg.WatchHeartbeat,
 	}, services(cfg, a, node, backend))
+	node.ServePeerHTTP(api.PeerHandler()) // the members' calls: on the peer port, to members only
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
 			Handler:           api.Handler(),
@@ -155,6 +158,10 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          nil,
 		})
+	}
+	if a.failpoints, err = a.startFailpoints(); err != nil {
+		a.Close()
+		return nil, err
 	}
 	return a, nil
 }
@@ -288,6 +295,9 @@ func (a *App) Close() error {
 			}
 		}
 		a.closeListeners()
+		if a.failpoints != nil {
+			_ = a.failpoints.Close()
+		}
 		if a.runCancel != nil {
 			a.runCancel()
 			<-a.runDone
@@ -349,7 +359,9 @@ func (p leaderProposer) Propose(ctx context.Context, cmd domain.Command) (domain
 	return p.n.ProposeAsLeader(ctx, cmd)
 }
 
-func (p leaderProposer) ReadBarrier(ctx context.Context) error { return p.n.ReadBarrier(ctx) }
+// ReadBarrier confirms that this member still leads (the lessor's renewals
+// count only then); it never asks another member.
+func (p leaderProposer) ReadBarrier(ctx context.Context) error { return p.n.LeaderReadBarrier(ctx) }
 
 // MinLeaseTTL is the shortest lease, in seconds, for an election timeout:
 // one and a half election timeouts, rounded up, at least 1 (etcd's rule),

@@ -3,7 +3,6 @@ package app
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,6 +77,51 @@ func mustPut(t testing.TB, url, key, value string) int64 {
 		t.Fatalf("put %s: no revision in %s", key, body)
 	}
 	return resp.Header.Revision
+}
+
+// mustCreate writes key, which must not exist yet, and returns the
+// revision of the write (see tryCreate).
+func mustCreate(t testing.TB, url, key, value string) int64 {
+	t.Helper()
+	rev, err := tryCreate(t, http.DefaultClient, url+"/v1/kv/"+key, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+// tryCreate puts value at keyURL (a /v1/kv/ URL without a query) if the
+// key does not exist yet, and returns the revision of the write. Unlike a
+// put's, the write is applied once even when it is sent again after a 503
+// or 504, for tests that expect one event per write: a write sent again
+// after an attempt that was applied answers 412, naming the revision of
+// that attempt. It may run on any goroutine.
+func tryCreate(t testing.TB, c *http.Client, keyURL, value string) (int64, error) {
+	t.Helper()
+	target := keyURL + "?if_mod_revision=0"
+	attempts := 0
+	code, body, _ := retryUnavailable(t, "PUT "+target, func() (int, string) {
+		attempts++
+		return requestWith(c, http.MethodPut, target, value)
+	})
+	var resp struct {
+		Header struct {
+			Revision int64 `json:"revision"`
+		} `json:"header"`
+		Kv *struct {
+			Value       string `json:"value"`
+			ModRevision int64  `json:"mod_revision"`
+		} `json:"kv"`
+	}
+	err := json.Unmarshal([]byte(body), &resp)
+	switch {
+	case err == nil && code == http.StatusOK && resp.Header.Revision != 0:
+		return resp.Header.Revision, nil
+	case err == nil && code == http.StatusPreconditionFailed && attempts > 1 && resp.Kv != nil && resp.Kv.Value == value:
+		t.Logf("PUT %s: an earlier attempt was applied, at revision %d", target, resp.Kv.ModRevision)
+		return resp.Kv.ModRevision, nil
+	}
+	return 0, fmt.Errorf("PUT %s: %d %.300s", target, code, body)
 }
 
 // hashAt returns the member's history hash at rev (a serializable read).
@@ -272,15 +316,13 @@ func TestCluster_FollowerReadsShareRounds(t *testing.T) {
 	errc := make(chan error, readers)
 	for i := 0; i < readers; i++ {
 		go func() {
-			resp, err := http.Get(follower.URL + "/v1/kv/k?raw")
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 || string(b) != "v" {
-				errc <- fmt.Errorf("read: %d %q", resp.StatusCode, b)
+			// Sent again on 503 and 504 should the leader change under load,
+			// as a client would.
+			code, body, _ := retryUnavailable(t, "read", func() (int, string) {
+				return request(http.MethodGet, follower.URL+"/v1/kv/k?raw", "")
+			})
+			if code != 200 || body != "v" {
+				errc <- fmt.Errorf("read: %d %q", code, body)
 				return
 			}
 			errc <- nil

@@ -33,7 +33,7 @@ var options = []option{
 		func(c *Config, v string) error { c.ListenClientURLs = splitList(v); return nil }},
 	{"advertise-client-urls", true, "the listen client URLs", "comma-separated client `urls` told to other members and clients",
 		func(c *Config, v string) error { c.AdvertiseClientURLs = splitList(v); return nil }},
-	{"listen-peer-urls", false, "http://127.0.0.1:2380", "the `url` the Raft transport listens on (exactly one)",
+	{"listen-peer-urls", false, "http://127.0.0.1:2380", "the `url` the peer port listens on: Raft and the members' calls to each other (exactly one)",
 		func(c *Config, v string) error { c.ListenPeerURL = v; return nil }},
 	{"initial-advertise-peer-urls", false, "the listen peer URL", "the peer `url` the other members dial (exactly one)",
 		func(c *Config, v string) error { c.InitialAdvertisePeerURL = v; return nil }},

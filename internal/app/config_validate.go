@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/domain"
 )
 
 // Validate reports every problem in c, one per line, each naming its flag.
@@ -26,6 +28,10 @@ func (c Config) Validate() error {
 
 	if c.Name == "" {
 		bad("name", "must not be empty")
+	} else if err := domain.ValidateMemberName(c.Name); err != nil {
+		// The name goes into the replicated member registry, which
+		// refuses what this refuses.
+		bad("name", "%v", err)
 	}
 	if c.DataDir == "" {
 		bad("data-dir", "must not be empty")
@@ -50,6 +56,8 @@ func (c Config) Validate() error {
 		switch {
 		case p.Name == "":
 			bad("initial-cluster", "member with URL %q has no name", p.URL)
+		case domain.ValidateMemberName(p.Name) != nil:
+			bad("initial-cluster", "%v", domain.ValidateMemberName(p.Name))
 		case names[p.Name]:
 			bad("initial-cluster", "member %q is listed twice", p.Name)
 		}

@@ -97,6 +97,13 @@ func (m *member) stop() {
 // every one of them is ready.
 func startCluster(t testing.TB, n int) []*member {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith is startCluster with a hook that adjusts each member's
+// configuration.
+func startClusterWith(t testing.TB, n int, adjust func(*Config)) []*member {
+	t.Helper()
 	peers := make([]Peer, n)
 	ports := make([]int, n)
 	for i := range peers {
@@ -105,7 +112,11 @@ func startCluster(t testing.TB, n int) []*member {
 	}
 	ms := make([]*member, n)
 	for i := range ms {
-		ms[i] = startMember(t, testConfig(t, peers[i].Name, t.TempDir(), ports[i], peers))
+		cfg := testConfig(t, peers[i].Name, t.TempDir(), ports[i], peers)
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		ms[i] = startMember(t, cfg)
 	}
 	for _, m := range ms {
 		waitReady(t, m.URL, 20*time.Second)
@@ -144,35 +155,62 @@ func waitReady(t testing.TB, url string, timeout time.Duration) {
 // do sends a request and returns the status and body.
 func do(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
+	code, resp := request(method, url, body)
+	if code == 0 {
+		t.Fatalf("%s %s: %s", method, url, resp)
+	}
+	return code, resp
+}
+
+// request is do for a goroutine other than the test's: it returns status 0
+// and the error's text when no answer came.
+func request(method, url, body string) (int, string) {
+	return requestWith(http.DefaultClient, method, url, body)
+}
+
+// requestWith is request through the client c.
+func requestWith(c *http.Client, method, url, body string) (int, string) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
 	return resp.StatusCode, string(b)
 }
 
-// doIdempotent is do for a write that may be sent again (a put of a fixed
-// value): it retries 503 (no leader) and 504 (outcome unknown), as a client
-// would, for up to 15 seconds, so that a leader change caused by a loaded
-// machine does not fail a test that is not about leader changes.
+// doIdempotent is do for a request that may be sent again (a read, or a
+// put of a fixed value): it retries 503 and 504 as retryUnavailable does.
 func doIdempotent(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	code, resp, _ := retryUnavailable(t, method+" "+url, func() (int, string) { return do(t, method, url, body) })
+	return code, resp
+}
+
+// retryUnavailable calls send again while it answers 503 (no leader) or 504
+// (outcome unknown), as a client would, for up to 30 seconds, so that a
+// leader change caused by a loaded machine does not fail a test that is not
+// about leader changes. It returns the last answer, and whether a 504 came
+// before it: a write may then have been applied more than once, which the
+// caller must tolerate (a put of a fixed value does). It may run on any
+// goroutine whose send does not fail the test.
+func retryUnavailable(t testing.TB, what string, send func() (int, string)) (code int, body string, unknown bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		code, resp := do(t, method, url, body)
+		code, body = send()
 		if code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout || time.Now().After(deadline) {
-			return code, resp
+			return code, body, unknown
 		}
-		t.Logf("%s %s: %d, retrying: %.200s", method, url, code, resp)
+		unknown = unknown || code == http.StatusGatewayTimeout
+		t.Logf("%s: %d, retrying: %.200s", what, code, body)
 		time.Sleep(100 * time.Millisecond)
 	}
 }

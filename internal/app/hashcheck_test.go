@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	boltadapter "github.com/cairnkv/cairn/internal/adapters/bolt"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
 )
 
@@ -38,29 +41,31 @@ func TestCluster_HashCheckReportsADivergedFollower(t *testing.T) {
 		checkUntil(t, ctx, f, raftadapter.HashMatch)
 	}
 
-	// The bad follower gets a record no other member has.
+	// The bad follower gets a record no other member has, written into its
+	// store while it is stopped, as a bad disk or a bug in apply would.
 	bad := followers[0]
-	b := bad.app.backend
-	var err error
-	waitFor(t, 10*time.Second, "the store's write batch", func() bool {
-		batch, e := b.Begin()
-		if e != nil {
-			err = e
-			return false // the FSM has its batch open; try again
-		}
-		defer func() {
-			if err == nil {
-				err = batch.Commit()
-			}
-		}()
-		if err = batch.Put([]byte("hc/0"), []byte("not what the leader wrote"), 0); err == nil {
-			batch.EndRevision()
-		}
-		return true
-	})
+	bad.stop()
+	b, err := boltadapter.Open(filepath.Join(bad.cfg.DataDir, "state.db"), boltadapter.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	batch, err := b.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Put([]byte("hc/0"), []byte("not what the leader wrote"), 0); err != nil {
+		t.Fatal(err)
+	}
+	batch.EndRevision()
+	if err := batch.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bad = startMember(t, bad.cfg)
+	waitReady(t, bad.URL, 20*time.Second)
+	followers[0] = bad
 	// The leader gets ahead of the bad follower's extra revision.
 	for i := range 3 {
 		if code, body := doIdempotent(t, http.MethodPut, fmt.Sprintf("%s/v1/kv/hc/after/%d", leader.URL, i), "v"); code != http.StatusOK {
@@ -71,9 +76,16 @@ func TestCluster_HashCheckReportsADivergedFollower(t *testing.T) {
 	t.Logf("diverged follower: %+v", c)
 	checkUntil(t, ctx, followers[1], raftadapter.HashMatch)
 
+	// The member's own periodic check may have found it too.
 	_, metrics := do(t, http.MethodGet, bad.URL+"/metrics", "")
-	if !strings.Contains(metrics, "cairn_hash_check_mismatches_total 1") {
-		t.Errorf("metrics of the diverged follower lack cairn_hash_check_mismatches_total 1:\n%s", grepLines(metrics, "cairn_hash"))
+	var mismatches float64
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, "cairn_hash_check_mismatches_total "); ok {
+			mismatches, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if mismatches < 1 {
+		t.Errorf("metrics of the diverged follower: cairn_hash_check_mismatches_total %v, want at least 1:\n%s", mismatches, grepLines(metrics, "cairn_hash"))
 	}
 }
 

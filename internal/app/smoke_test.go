@@ -26,7 +26,7 @@ func TestApp_ThreeMembers(t *testing.T) {
 			t.Fatalf("put via %s: %d %s", m.cfg.Name, code, body)
 		}
 		for _, o := range ms {
-			code, body := do(t, http.MethodGet, o.URL+"/v1/kv/"+key+"?raw", "")
+			code, body := doIdempotent(t, http.MethodGet, o.URL+"/v1/kv/"+key+"?raw", "")
 			if code != 200 || body != "v" {
 				t.Fatalf("read %s via %s right after the write: %d %q", key, o.cfg.Name, code, body)
 			}
@@ -39,14 +39,17 @@ func TestApp_ThreeMembers(t *testing.T) {
 // and must still reach the leader.
 func TestApp_LargeWriteThroughFollower(t *testing.T) {
 	t.Parallel()
-	ms := startCluster(t, 3)
+	// Its subject is not leadership: on a loaded machine (and under -race)
+	// a leader with 500 ms timeouts can lose its lease while it replicates
+	// 1.5 MiB entries, again and again, longer than a client retries.
+	ms := startClusterWith(t, 3, func(c *Config) { c.ElectionTimeout = 2 * time.Second })
 	li := leaderIndex(t, ms, 10*time.Second)
 	follower := ms[(li+1)%3]
 	value := strings.Repeat("v", int(follower.cfg.MaxRequestBytes)-8)
 	if code, body := doIdempotent(t, http.MethodPut, follower.URL+"/v1/kv/big", value); code != 200 {
 		t.Fatalf("large put through a follower: %d %.200s", code, body)
 	}
-	if code, body := do(t, http.MethodGet, follower.URL+"/v1/kv/big?raw", ""); code != 200 || body != value {
+	if code, body := doIdempotent(t, http.MethodGet, follower.URL+"/v1/kv/big?raw", ""); code != 200 || body != value {
 		t.Fatalf("large value read back: %d, %d bytes", code, len(body))
 	}
 	code, body := do(t, http.MethodPut, follower.URL+"/v1/kv/big", value+strings.Repeat("x", 100))

@@ -154,26 +154,44 @@ type histEvent struct {
 // and rebuilds from them, in revision order, the exact events a watcher
 // must see, with each key's previous version.
 type history struct {
+	t       testing.TB
 	mu      sync.Mutex
 	writes  map[int64][]kvOp
-	unknown atomic.Int64 // writes whose outcome is unknown (no answer)
+	unknown atomic.Int64 // attempts whose outcome is unknown (504, no answer)
+	failed  atomic.Int64 // writes that never answered 200
 }
 
-func newHistory() *history { return &history{writes: map[int64][]kvOp{}} }
+func newHistory(t testing.TB) *history { return &history{t: t, writes: map[int64][]kvOp{}} }
 
 // do sends one write (a txn or a single put or delete) made of ops and
-// records what it changed.
+// records what it changed. A write is sent again on 503 and 504, as a
+// client would (the leader may change under load): an attempt that was
+// applied all the same leaves a revision no answer names, which events
+// reads back from the store.
 func (h *history) do(c *http.Client, req *http.Request, ops []kvOp, txn bool) error {
-	resp, err := c.Do(req)
-	if err != nil {
-		h.unknown.Add(1)
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		h.unknown.Add(1)
-		return fmt.Errorf("%s %s: %d %s %v", req.Method, req.URL, resp.StatusCode, b, err)
+	code, body, _ := retryUnavailable(h.t, req.Method+" "+req.URL.String(), func() (int, string) {
+		if req.GetBody != nil {
+			req.Body, _ = req.GetBody()
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			h.unknown.Add(1)
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode == http.StatusGatewayTimeout {
+			h.unknown.Add(1)
+		}
+		if err != nil {
+			return 0, err.Error()
+		}
+		return resp.StatusCode, string(b)
+	})
+	b := []byte(body)
+	if code != http.StatusOK {
+		h.failed.Add(1)
+		return fmt.Errorf("%s %s: %d %s", req.Method, req.URL, code, b)
 	}
 	var a struct {
 		Header struct {
@@ -323,7 +341,7 @@ func (h *history) events(t testing.TB, url string, to int64) []histEvent {
 		}
 	}
 	if gaps > 0 {
-		t.Logf("history: %d revisions read back from the store (writes without an answer: %d)", gaps, h.unknown.Load())
+		t.Logf("history: %d revisions read back from the store (attempts without an answer: %d)", gaps, h.unknown.Load())
 	}
 	return out
 }

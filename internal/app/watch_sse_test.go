@@ -332,30 +332,6 @@ func checkError(t *testing.T, s *sseStream, ev sseEvent, code string) int64 {
 	return d.Error.CompactRevision
 }
 
-// startWatchCluster is startCluster with a hook that adjusts each member's
-// configuration.
-func startWatchCluster(t testing.TB, n int, adjust func(*Config)) []*member {
-	t.Helper()
-	peers := make([]Peer, n)
-	ports := make([]int, n)
-	for i := range peers {
-		peers[i] = Peer{Name: fmt.Sprintf("w%d", i+1), URL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
-		ports[i] = freePort(t)
-	}
-	ms := make([]*member, n)
-	for i := range ms {
-		cfg := testConfig(t, peers[i].Name, t.TempDir(), ports[i], peers)
-		if adjust != nil {
-			adjust(&cfg)
-		}
-		ms[i] = startMember(t, cfg)
-	}
-	for _, m := range ms {
-		waitReady(t, m.URL, 20*time.Second)
-	}
-	return ms
-}
-
 // putRev puts value at url and returns the revision of the write.
 func putRev(c *http.Client, url, value string) (int64, error) {
 	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(value))
@@ -363,11 +339,6 @@ func putRev(c *http.Client, url, value string) (int64, error) {
 		return 0, err
 	}
 	return revOf(c.Do(req))
-}
-
-// postRev posts a JSON body and returns the revision of the answer.
-func postRev(c *http.Client, url, body string) (int64, error) {
-	return revOf(c.Post(url, "application/json", strings.NewReader(body)))
 }
 
 func revOf(resp *http.Response, err error) (int64, error) {

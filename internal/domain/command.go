@@ -1,5 +1,7 @@
 package domain
 
+import "fmt"
+
 // CommandType says what a replicated Command does.
 type CommandType uint8
 
@@ -23,6 +25,25 @@ const (
 	// new leader does not restart their countdowns from the full TTL.
 	CmdLeaseCheckpoint CommandType = 6
 )
+
+// String returns the command type's name, for logs.
+func (t CommandType) String() string {
+	switch t {
+	case CmdTxn:
+		return "txn"
+	case CmdCompact:
+		return "compact"
+	case CmdPublishMember:
+		return "publish_member"
+	case CmdLeaseGrant:
+		return "lease_grant"
+	case CmdLeaseRevoke:
+		return "lease_revoke"
+	case CmdLeaseCheckpoint:
+		return "lease_checkpoint"
+	}
+	return fmt.Sprintf("type_%d", uint8(t))
+}
 
 // Command is one entry of the replicated log. Everything the state machine
 // needs to apply it is in the command: applying never reads a clock, a random

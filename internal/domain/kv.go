@@ -78,13 +78,22 @@ type Member struct {
 	ClientURLs []string
 }
 
-// Limits that every member enforces before a request reaches Raft.
+// Limits of a command. The leader refuses a command that breaks one before
+// it proposes it, and apply refuses it too (see Command.Validate): they are
+// part of the replicated state machine, not only of the API.
 const (
 	// MaxKeySize is the largest key, in bytes.
 	MaxKeySize = 8 << 10
 	// MaxTxnOps is the largest number of operations in one txn branch.
 	MaxTxnOps = 128
+	// MaxTxnDepth is how deep txns may nest (a txn op inside a txn is
+	// depth 1).
+	MaxTxnDepth = 8
 	// MaxLeaseID is the largest lease ID, so that JavaScript clients can hold
 	// every ID exactly (2^53 - 1).
 	MaxLeaseID = 1<<53 - 1
+	// MaxLeaseTTL is the longest lease, in seconds (one year).
+	MaxLeaseTTL = 365 * 24 * 3600
+	// MaxMemberNameSize is the longest member name, in bytes.
+	MaxMemberNameSize = 255
 )

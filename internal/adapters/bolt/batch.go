@@ -6,6 +6,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/failpoint"
 	"github.com/cairnkv/cairn/internal/ports"
 )
 
@@ -194,7 +195,9 @@ func (bt *batch) SetApplied(index, term uint64) {
 
 // Commit ends a revision left open, writes the meta and commits the bbolt
 // txn (one fsync), then publishes the new state to Views. After a failed
-// commit the index is rebuilt from the database.
+// commit the index is rebuilt from the database. In a build with the
+// failpoints tag, the disk-stall failpoint can hold the commit (package
+// failpoint).
 func (bt *batch) Commit() error {
 	if bt.done {
 		return errBatchDone
@@ -213,6 +216,7 @@ func (bt *batch) Commit() error {
 	}
 	err := writeMeta(bt.tx, bt.st)
 	if err == nil {
+		failpoint.DiskStall(failpoint.SiteState) // nothing without the failpoints build tag
 		err = bt.tx.Commit()
 	} else {
 		_ = bt.tx.Rollback()

@@ -1,8 +1,6 @@
 package http
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -106,33 +104,6 @@ func (s *Server) handleHash(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, http.StatusOK, at, hashJSON{Header: s.header(at), Hash: hash, Revision: at, CompactRevision: compactRev})
-}
-
-// handlePropose is the leader side of write forwarding.
-func (s *Server) handlePropose(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		s.writeError(w, r, bodyError(err))
-		return
-	}
-	res, err := s.cluster.ProposeEncoded(r.Context(), body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write(res)
-}
-
-// handleReadIndex is the leader side of linearizable reads on followers.
-func (s *Server) handleReadIndex(w http.ResponseWriter, r *http.Request) {
-	idx, err := s.cluster.LeaderReadIndex(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(readIndexJSON{Index: idx})
 }
 
 type healthJSON struct {

@@ -1,6 +1,7 @@
 // Package http is Cairn's REST/JSON API on chi: the KV, txn, compact,
-// cluster and maintenance calls of api/openapi.yaml, the forwarding
-// endpoints members use to reach the leader, health, readiness and
-// metrics. Errors are mapped to statuses in one table (errors.go) and
-// written by one function.
+// cluster and maintenance calls of api/openapi.yaml, health, readiness and
+// metrics (Handler, for the client URLs), and the members' API that
+// followers use to reach the leader (PeerHandler, which the Raft node serves
+// on the peer port to members only). Errors are mapped to statuses in one
+// table (errors.go) and written by one function.
 package http

@@ -77,20 +77,16 @@ func leaseID(r *http.Request) (int64, error) {
 }
 
 // onLeader serves a request on the leader: a member that does not lead
-// sends it to the leader's client URL and returns the leader's answer
-// unchanged. The lessor, which keeps the deadlines, lives on the leader.
+// sends it to the leader's peer port (the members' API, PeerHandler) and
+// returns the leader's answer unchanged. The lessor, which keeps the
+// deadlines, lives on the leader.
 func (s *Server) onLeader(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.cluster.IsLeader() {
 			next(w, r)
 			return
 		}
-		if r.Header.Get(headerForwardedBy) != "" {
-			// Forwarded to a member that no longer leads: do not bounce.
-			s.writeError(w, r, domain.ErrNoLeader)
-			return
-		}
-		target, err := s.cluster.LeaderURL(r.Context())
+		target, err := s.cluster.LeaderPeerURL(r.Context())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -101,11 +97,8 @@ func (s *Server) onLeader(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		proxy := &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(u)
-				pr.Out.Header.Set(headerForwardedBy, strconv.FormatUint(s.cluster.Header().MemberID, 10))
-			},
-			Transport: s.transport,
+			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+			Transport: s.cluster.PeerTransport(),
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				s.writeError(w, r, domain.ErrNoLeader)
 			},
@@ -114,8 +107,19 @@ func (s *Server) onLeader(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// headerForwardedBy marks a request forwarded by another member.
-const headerForwardedBy = "X-Cairn-Forwarded-By"
+// leaderOnly is onLeader's other end, on the peer port: a request
+// forwarded to a member that no longer leads is not sent on again (two
+// members could send it back and forth), it answers no_leader, which the
+// forwarding member returns to its client.
+func (s *Server) leaderOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.cluster.IsLeader() {
+			s.writeError(w, r, domain.ErrNoLeader)
+			return
+		}
+		next(w, r)
+	}
+}
 
 func (s *Server) handleGrant(w http.ResponseWriter, r *http.Request) {
 	if q := newQuery(r); q.err != nil {

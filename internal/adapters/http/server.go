@@ -39,10 +39,15 @@ type ClusterService interface {
 	AddMember(ctx context.Context, m domain.Member) (domain.Member, error)
 	Revision() int64
 	ReadBarrier(ctx context.Context) error
-	ProposeEncoded(ctx context.Context, cmd []byte) ([]byte, error)
+	// ProposeEncoded proposes a command forwarded by the member named from
+	// (the leader's side of forwarding, on the peer port).
+	ProposeEncoded(ctx context.Context, from string, cmd []byte) ([]byte, error)
 	LeaderReadIndex(ctx context.Context) (uint64, error)
 	IsLeader() bool
-	LeaderURL(ctx context.Context) (string, error)
+	// LeaderPeerURL is the base URL of the leader's members' API (its
+	// PeerHandler), reached with PeerTransport only.
+	LeaderPeerURL(ctx context.Context) (string, error)
+	PeerTransport() http.RoundTripper
 }
 
 // Hasher computes the store's history hash.
@@ -89,7 +94,7 @@ type Server struct {
 	elections ElectionService
 	metrics   *httpMetrics
 	handler   http.Handler
-	transport *http.Transport // to the leader, for requests it must serve
+	peer      http.Handler // the members' API (peer.go)
 }
 
 // New builds the API's handler.
@@ -109,13 +114,14 @@ func New(cfg Config, svc Services) *Server {
 	}
 	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
 		locks: svc.Lock, elections: svc.Election,
-		metrics:   newHTTPMetrics(cfg.Registerer, hub, svc.Lease),
-		transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}}
+		metrics: newHTTPMetrics(cfg.Registerer, hub, svc.Lease)}
 	s.handler = s.routes()
+	s.peer = s.peerRoutes()
 	return s
 }
 
-// Handler returns the API's root handler.
+// Handler returns the client API's root handler: what the client URLs
+// serve. It has no member-to-member call (those are on PeerHandler).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
@@ -164,11 +170,6 @@ func (s *Server) routes() http.Handler {
 	api.Get("/v1/cluster/members", s.handleMembers)
 	api.Post("/v1/cluster/members", s.handleAddMember)
 	api.Get("/v1/maintenance/hash", s.handleHash)
-
-	// A forwarded command is the client's request re-encoded: a little
-	// larger than its body, so the forwarding endpoint allows for that.
-	r.With(s.limitBodyTo(2*s.cfg.MaxRequestBytes+64<<10)).Post("/v1/internal/propose", s.handlePropose)
-	api.Get("/v1/internal/read_index", s.handleReadIndex)
 
 	api.Get("/healthz", s.handleHealthz)
 	api.Get("/readyz", s.handleReadyz)

@@ -57,11 +57,12 @@ func (fakeCluster) AddMember(_ context.Context, m domain.Member) (domain.Member,
 }
 func (fakeCluster) Revision() int64 { return 9 }
 func (fakeCluster) IsLeader() bool  { return true }
-func (fakeCluster) LeaderURL(context.Context) (string, error) {
+func (fakeCluster) LeaderPeerURL(context.Context) (string, error) {
 	return "", domain.ErrNoLeader
 }
+func (fakeCluster) PeerTransport() http.RoundTripper  { return http.DefaultTransport }
 func (fakeCluster) ReadBarrier(context.Context) error { return nil }
-func (fakeCluster) ProposeEncoded(context.Context, []byte) ([]byte, error) {
+func (fakeCluster) ProposeEncoded(context.Context, string, []byte) ([]byte, error) {
 	return nil, domain.ErrNotLeader
 }
 func (fakeCluster) LeaderReadIndex(context.Context) (uint64, error) { return 0, domain.ErrNotLeader }

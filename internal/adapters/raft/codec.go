@@ -132,8 +132,13 @@ func DecodeCommand(data []byte) (cmd domain.Command, skip bool, err error) {
 	return cmd, false, d.err
 }
 
-// maxTxnDepth bounds the nesting of txns the decoder accepts.
+// maxTxnDepth bounds the nesting of txns the decoder accepts. It stays
+// above domain.MaxTxnDepth (the build fails otherwise): a txn nested deeper
+// than the limit must decode, so that apply refuses it with a result, where
+// an entry that does not decode stops the member.
 const maxTxnDepth = 16
+
+const _ = uint(maxTxnDepth - domain.MaxTxnDepth)
 
 const (
 	opRange byte = iota + 1

@@ -13,50 +13,73 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
-	"github.com/cairnkv/cairn/internal/ports"
 )
 
 // The forwarding protocol: a follower sends what needs the leader to the
-// leader's client URL, found in the replicated member registry.
+// leader's peer port (peer.go), as HTTP, naming itself in HeaderMember;
+// the leader serves it to members only (peerhttp.go). The leader's peer
+// address is the one Raft knows it by.
 //
 //	POST /v1/internal/propose      body: EncodeCommand bytes → 200 EncodeResult bytes
 //	GET  /v1/internal/read_index   → 200 {"index": N}
 //	POST /v1/cluster/members       {"name","peer_addr","client_urls"} → 201
+//	GET  /v1/maintenance/hash      → 200 {"hash","revision","compact_revision"} (hashcheck.go)
 //
 // Errors come back in the API's error body; the codes not_leader and
 // no_leader mean the request was not carried out and may be retried on the
-// new leader.
+// new leader. None of these paths is served on the client port.
 const (
 	PathPropose   = "/v1/internal/propose"
 	PathReadIndex = "/v1/internal/read_index"
 	PathMembers   = "/v1/cluster/members"
-	// HeaderForwarded marks a request forwarded by another member.
-	HeaderForwarded = "X-Cairn-Forwarded-By"
 )
 
 type forwarder struct {
-	backend ports.Backend
+	n       *Node
 	client  *http.Client
 	metrics *metrics
 }
 
-func newForwarder(b ports.Backend, timeout time.Duration) *forwarder {
+// newForwarder builds the forwarder of n. Its connections go through
+// n.stream, which must be set before the first request.
+func newForwarder(n *Node) *forwarder {
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return n.stream.dialHTTP(ctx, addr)
+		},
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &forwarder{backend: b, client: &http.Client{Transport: tr, Timeout: timeout + 5*time.Second}}
+	return &forwarder{n: n, client: &http.Client{
+		Transport: memberTransport{name: n.cfg.Name, next: tr},
+		Timeout:   n.cfg.ApplyTimeout + 5*time.Second,
+	}}
 }
 
 func (f *forwarder) close() {
 	f.client.CloseIdleConnections()
 }
 
+// leaderPeerURL returns the base URL of the leader's peer port.
+func (f *forwarder) leaderPeerURL(leader string) (string, error) {
+	if addr, id := f.n.raft.LeaderWithID(); string(id) == leader && addr != "" {
+		return "http://" + string(addr), nil
+	}
+	// The leader changed since the caller looked it up.
+	for _, s := range f.n.raft.GetConfiguration().Configuration().Servers {
+		if string(s.ID) == leader {
+			return "http://" + string(s.Address), nil
+		}
+	}
+	return "", fmt.Errorf("%w: leader %q is not in the configuration", domain.ErrNotLeader, leader)
+}
+
 // leaderURL returns the first client URL the registry has for the leader.
+// Forwarding does not use it (it goes to the peer port); Ready does: a
+// follower is ready once the leader's record is in its registry.
 func (f *forwarder) leaderURL(leader string) (string, error) {
-	members, err := f.backend.Members()
+	members, err := f.n.backend.Members()
 	if err != nil {
 		return "", err
 	}
@@ -71,7 +94,7 @@ func (f *forwarder) leaderURL(leader string) (string, error) {
 }
 
 func (f *forwarder) do(ctx context.Context, kind, leader, method, path, ctype string, body []byte) ([]byte, error) {
-	base, err := f.leaderURL(leader)
+	base, err := f.leaderPeerURL(leader)
 	if err != nil {
 		f.count(kind, "unknown_leader")
 		return nil, err
@@ -83,7 +106,6 @@ func (f *forwarder) do(ctx context.Context, kind, leader, method, path, ctype st
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	req.Header.Set(HeaderForwarded, "1")
 	resp, err := f.client.Do(req)
 	if err != nil {
 		var op *net.OpError
@@ -139,6 +161,10 @@ func decodeRemoteError(status int, body []byte) error {
 		return fmt.Errorf("%w: %s", domain.ErrUnavailable, msg)
 	case "request_too_large":
 		return fmt.Errorf("%w: %s", domain.ErrTooLarge, msg)
+	case "permission_denied":
+		// The leader does not take this member for a member (a
+		// configuration or network problem): nothing the client can fix.
+		return fmt.Errorf("%w: the leader refused this member's request: %s", domain.ErrUnavailable, msg)
 	}
 	if status/100 == 4 {
 		// The leader refused the request before proposing it.

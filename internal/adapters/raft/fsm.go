@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/apply"
@@ -22,6 +24,9 @@ import (
 type fsm struct {
 	backend ports.Backend
 	metrics *metrics
+	// log receives the entry this member cannot apply before it stops
+	// (zero: nowhere).
+	log zerolog.Logger
 	// onCommit receives the events of each committed batch and the store
 	// revision after it; onRestore the revision of an installed snapshot.
 	onCommit  func(rev int64, events []domain.Event)
@@ -54,15 +59,28 @@ func (f *fsm) Apply(l *hraft.Log) any {
 // ApplyBatch applies committed entries in order. Entries at or below the
 // applied index stored with the data were applied before a restart and are
 // skipped, so that none is applied twice.
+//
+// A command that apply refuses is a result like any other, the same on
+// every member. What stops the member is what cannot be turned into a
+// result without members diverging: an entry that does not decode (written
+// by a newer version) or a failure of the store. The member then logs which
+// entry (index, term, command type) and why, and panics; the batch is not
+// committed, and a restart replays it.
 func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 	start := time.Now()
 	out := make([]any, len(logs))
 	stored, _ := f.backend.Applied()
 	b, err := f.backend.Begin()
 	if err != nil {
-		panic(fmt.Errorf("fsm: begin batch: %w", err))
+		f.stop(fmt.Errorf("fsm: begin batch: %w", err), nil, domain.Command{})
 	}
-	var last *hraft.Log
+	var last, cur *hraft.Log
+	var cmd domain.Command
+	defer func() {
+		if v := recover(); v != nil {
+			f.stop(v, cur, cmd)
+		}
+	}()
 	var events []domain.Event
 	for i, l := range logs {
 		if l.Index <= stored {
@@ -72,9 +90,11 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		if l.Type != hraft.LogCommand {
 			continue
 		}
-		cmd, skip, err := DecodeCommand(l.Data)
+		cur, cmd = l, domain.Command{}
+		var skip bool
+		cmd, skip, err = DecodeCommand(l.Data)
 		if err != nil {
-			panic(fmt.Errorf("fsm: entry %d: %w", l.Index, err))
+			panic(fmt.Errorf("fsm: entry does not decode: %w", err))
 		}
 		if skip {
 			continue
@@ -84,6 +104,7 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		res.Events = nil // watchers get them through onCommit
 		out[i] = res
 	}
+	cur = nil
 	if last == nil {
 		// Nothing new: the store already holds every entry of the batch.
 		if err := b.Commit(); err != nil {
@@ -103,6 +124,30 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 	}
 	f.metrics.observeBatch(len(logs), time.Since(start))
 	return out
+}
+
+// stop logs why this member cannot go on applying, naming the entry when
+// there is one, and panics: crashing is better than diverging.
+func (f *fsm) stop(why any, l *hraft.Log, cmd domain.Command) {
+	ev := f.log.Error().Str("error", fmt.Sprint(why)).Bytes("stack", debug.Stack())
+	if l != nil {
+		what := describe(l, cmd)
+		ev = ev.Uint64("index", l.Index).Uint64("term", l.Term).Str("command", what)
+		why = fmt.Errorf("fsm: cannot apply entry %d (term %d, %s): %v", l.Index, l.Term, what, why)
+	}
+	ev.Msg("cannot apply a committed entry: stopping this member (a restart replays it)")
+	panic(why)
+}
+
+// describe names the command of entry l for a log line.
+func describe(l *hraft.Log, cmd domain.Command) string {
+	switch {
+	case cmd.Type != 0:
+		return cmd.Type.String()
+	case len(l.Data) >= 2:
+		return fmt.Sprintf("command type byte %d", l.Data[1])
+	}
+	return fmt.Sprintf("%d bytes", len(l.Data))
 }
 
 func (f *fsm) setApplied(idx uint64) {

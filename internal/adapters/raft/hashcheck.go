@@ -49,7 +49,8 @@ type HashCheck struct {
 	Reason     string // why it was skipped
 }
 
-// remoteHash is the leader's answer to GET /v1/maintenance/hash.
+// remoteHash is the leader's answer to GET /v1/maintenance/hash (on its
+// peer port).
 type remoteHash struct {
 	Hash            uint32 `json:"hash"`
 	Revision        int64  `json:"revision"`
@@ -128,9 +129,10 @@ func (n *Node) recordHashCheck(c HashCheck) HashCheck {
 	return c
 }
 
-// fetchLeaderHash asks the leader for its hash at rev (0: its latest).
+// fetchLeaderHash asks the leader for its hash at rev (0: its latest), on
+// its peer port.
 func (n *Node) fetchLeaderHash(ctx context.Context, leader string, rev int64) (remoteHash, error) {
-	base, err := n.fwd.leaderURL(leader)
+	base, err := n.fwd.leaderPeerURL(leader)
 	if err != nil {
 		return remoteHash{}, err
 	}
@@ -142,7 +144,6 @@ func (n *Node) fetchLeaderHash(ctx context.Context, leader string, rev int64) (r
 	if err != nil {
 		return remoteHash{}, err
 	}
-	req.Header.Set(HeaderForwarded, n.cfg.Name)
 	resp, err := n.fwd.client.Do(req)
 	if err != nil {
 		return remoteHash{}, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	hraft "github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/ports/portstest"
 )
@@ -22,7 +23,7 @@ import (
 // term. That is what a frozen leader does when it resumes with a new
 // leader's heartbeat and forwarded proposals queued. The member here is a
 // single voter so that the test controls every RPC it receives; the
-// "new leader" is this test, speaking hashicorp/raft's wire protocol.
+// "new leader" is this test, speaking hashicorp/raft's wire protocol on the peer port.
 func TestNode_NewerTermHeartbeatStopsTheLeaderBeforeItDispatches(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -43,10 +44,12 @@ func TestNode_NewerTermHeartbeatStopsTheLeaderBeforeItDispatches(t *testing.T) {
 		// The heartbeat of a leader of term+1, in the shape hashicorp/raft's
 		// transport recognises as one (no previous entry, no entries, no
 		// commit index).
-		peer, err := hraft.NewTCPTransport("127.0.0.1:0", nil, 1, 5*time.Second, io.Discard)
+		paddr := freeAddr(t)
+		stream, err := newTCPStreamLayer(paddr, paddr, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
+		peer := hraft.NewNetworkTransport(stream, 1, 5*time.Second, io.Discard)
 		hb := hraft.AppendEntriesRequest{
 			RPCHeader: hraft.RPCHeader{ProtocolVersion: hraft.ProtocolVersionMax, ID: []byte("usurper"), Addr: []byte(peer.LocalAddr())},
 			Term:      term + 1,

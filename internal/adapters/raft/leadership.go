@@ -2,6 +2,7 @@ package raft
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -76,7 +77,12 @@ func (n *Node) establish() {
 	defer n.wg.Done()
 	term := n.raft.CurrentTerm()
 	me := n.self()
-	data, err := EncodeCommand(domain.Command{Type: domain.CmdPublishMember, Member: &me})
+	cmd := domain.Command{Type: domain.CmdPublishMember, Member: &me}
+	if err := admit(cmd); err != nil {
+		n.log.Error().Err(err).Msg("this member's own record is invalid: it cannot lead")
+		return
+	}
+	data, err := EncodeCommand(cmd)
 	if err != nil {
 		n.log.Error().Err(err).Msg("encode member record")
 		return
@@ -86,7 +92,7 @@ func (n *Node) establish() {
 	pause := 10 * time.Millisecond
 	for n.IsLeader() && n.raft.CurrentTerm() == term {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
-		_, err := n.applyLocal(ctx, data)
+		_, err := n.applyLocal(ctx, cmd, data)
 		cancel()
 		if err == nil {
 			if n.raft.CurrentTerm() == term {
@@ -127,6 +133,12 @@ func (n *Node) publishSelf() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 	defer cancel()
 	if _, err := n.Propose(ctx, domain.Command{Type: domain.CmdPublishMember, Member: &me}); err != nil {
+		if errors.Is(err, domain.ErrInvalidArgument) {
+			// Refused for what it says (admit.go): sending it again
+			// would not help.
+			n.log.Error().Err(err).Msg("this member's record was refused; it stays out of the member registry")
+			return true
+		}
 		n.log.Debug().Err(err).Msg("publish member record")
 		return false
 	}

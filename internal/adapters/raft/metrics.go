@@ -21,6 +21,8 @@ type metrics struct {
 
 	hashChecks     *prometheus.CounterVec
 	hashMismatches prometheus.Counter
+
+	peerRefused prometheus.Counter
 }
 
 // newMetrics registers the member's metrics on reg (nil: not exported).
@@ -56,6 +58,9 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_forwarded_requests_total", Help: "Requests this member forwarded to the leader, by kind and outcome.",
 		}, []string{"kind", "outcome"}),
+		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_peer_requests_refused_total", Help: "HTTP requests on the peer port refused because they did not come from a member of this cluster.",
+		}),
 	}
 	if reg == nil {
 		return m
@@ -64,7 +69,7 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	reg.MustRegister(m.batchSize, m.batchLatency, m.leaderChanges, m.readRounds, m.readIndexes, m.remoteRounds, m.forwarded,
-		m.hashChecks, m.hashMismatches,
+		m.hashChecks, m.hashMismatches, m.peerRefused,
 		gauge("cairn_raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func() float64 {
 			return float64(n.raft.State())
 		}),

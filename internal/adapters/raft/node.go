@@ -118,7 +118,7 @@ type Node struct {
 	backend   ports.Backend
 	fsm       *fsm
 	raft      *hraft.Raft
-	logs      *raftboltdb.BoltStore
+	logs      *logStore // raft.db; see logstore.go
 	trans     *hraft.NetworkTransport
 	stream    *tcpStreamLayer
 	log       zerolog.Logger
@@ -181,12 +181,12 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		done:         make(chan struct{}),
 	}
 	n.clusterID.Store(b.ClusterID())
-	n.fwd = newForwarder(b, cfg.ApplyTimeout)
+	n.fwd = newForwarder(n)
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft: data dir: %w", err)
 	}
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	logs, err := openLogStore(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
 	if err != nil {
 		return nil, fmt.Errorf("raft: open log store: %w", err)
 	}
@@ -240,6 +240,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	n.metrics = newMetrics(cfg.Registerer, n, b)
 	n.fsm = newFSM(b, n.metrics)
 	n.fsm.onCommit, n.fsm.onRestore = cfg.OnCommit, cfg.OnRestore
+	n.fsm.log = n.log // says which entry it could not apply before it stops
 	n.fwd.metrics = n.metrics
 
 	hasState, err := hraft.HasExistingState(logs, logs, snaps)
@@ -295,6 +296,7 @@ func (n *Node) closeStores() {
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
+		n.stream.mux.drainHTTP(peerDrainTimeout)
 		n.handOver()
 		close(n.done)
 		n.fwd.close()
@@ -367,20 +369,6 @@ func (n *Node) HasState() bool { return n.hasState }
 
 // IsLeader reports whether this member is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
-
-// LeaderURL returns the leader's client URL, waiting a little for a leader
-// to be known. It fails with domain.ErrNoLeader.
-func (n *Node) LeaderURL(ctx context.Context) (string, error) {
-	leader, err := n.waitLeader(ctx)
-	if err != nil {
-		return "", err
-	}
-	u, err := n.fwd.leaderURL(leader)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", domain.ErrNoLeader, err)
-	}
-	return u, nil
-}
 
 // Leader returns the leader's name, or "" when none is known.
 func (n *Node) Leader() string {

@@ -78,7 +78,7 @@ func TestNode_SingleMember(t *testing.T) {
 	if err != nil || len(ms) != 1 || !ms[0].IsLeader || ms[0].ClientURLs[0] != "http://127.0.0.1:1" {
 		t.Fatalf("members = %+v %v", ms, err)
 	}
-	if _, err := n.ProposeEncoded(ctx, []byte{1, 99, 1}); !errors.Is(err, domain.ErrInvalidArgument) {
+	if _, err := n.ProposeEncoded(ctx, "n2", []byte{1, 99, 1}); !errors.Is(err, domain.ErrInvalidArgument) {
 		t.Fatalf("garbage forwarded command: %v, want invalid argument", err)
 	}
 	if err := n.Close(); err != nil {

@@ -51,16 +51,21 @@ func (r *retrier) wait(ctx context.Context) bool {
 // forwards the encoded command to the leader and returns the leader's
 // result unchanged.
 //
+// A command that domain.Command.Validate refuses is refused here, before it
+// is sent anywhere, with an invalid argument (and the leader checks again).
 // A timeout (the context's deadline or the apply timeout) means the outcome
 // is unknown: domain.ErrIndeterminate. A command that was certainly not
 // appended (no leader, the leader changed before accepting it) is retried on
 // the new leader, a few times, and then fails with domain.ErrNoLeader.
 func (n *Node) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
+	if err := admit(cmd); err != nil {
+		return domain.Result{}, err
+	}
 	data, err := EncodeCommand(cmd)
 	if err != nil {
 		return domain.Result{}, err
 	}
-	return n.propose(ctx, data)
+	return n.propose(ctx, cmd, data)
 }
 
 // ProposeAsLeader proposes cmd only if this member is the leader, and
@@ -77,35 +82,53 @@ func (n *Node) ProposeAsLeader(ctx context.Context, cmd domain.Command) (domain.
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
 	defer cancel()
-	return n.applyLocal(ctx, data)
+	return n.applyLocal(ctx, cmd, data)
 }
 
 // ProposeEncoded proposes a command encoded by EncodeCommand on behalf of
-// another member, and returns the encoded result. It is the leader side of
-// forwarding: it fails with domain.ErrNotLeader on a follower.
-func (n *Node) ProposeEncoded(ctx context.Context, data []byte) ([]byte, error) {
-	if _, skip, err := DecodeCommand(data); err != nil || skip {
+// the member named from (HeaderMember, which the peer port checked), and
+// returns the encoded result. It is the leader side of forwarding: it fails
+// with domain.ErrNotLeader on a follower.
+//
+// It refuses, with an invalid argument, a body that does not decode (or is
+// an entry of an unknown type), a command that domain.Command.Validate
+// refuses, and a member record that is not the sender's own
+// (admitForwarded). A member may run another version, have a bug, or be
+// impersonated on a plain-text network: nothing it sends may crash or
+// misdirect the cluster.
+func (n *Node) ProposeEncoded(ctx context.Context, from string, data []byte) ([]byte, error) {
+	cmd, skip, err := DecodeCommand(data)
+	if err != nil || skip {
+		if err == nil {
+			err = fmt.Errorf("entry of unknown type %d", data[1])
+		}
 		return nil, domain.InvalidArgument("forwarded command does not decode: %v", err)
+	}
+	if err := admit(cmd); err != nil {
+		return nil, err
+	}
+	if err := n.admitForwarded(cmd, from); err != nil {
+		return nil, err
 	}
 	if !n.IsLeader() {
 		return nil, domain.ErrNotLeader
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
 	defer cancel()
-	res, err := n.applyLocal(ctx, data)
+	res, err := n.applyLocal(ctx, cmd, data)
 	if err != nil {
 		return nil, err
 	}
 	return EncodeResult(res), nil
 }
 
-func (n *Node) propose(ctx context.Context, data []byte) (domain.Result, error) {
+func (n *Node) propose(ctx context.Context, cmd domain.Command, data []byte) (domain.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
 	defer cancel()
 	var last error
 	for r := n.newRetrier(); r.wait(ctx); {
 		if n.IsLeader() {
-			res, err := n.applyLocal(ctx, data)
+			res, err := n.applyLocal(ctx, cmd, data)
 			if errors.Is(err, domain.ErrNotLeader) {
 				last = err
 				continue
@@ -139,8 +162,15 @@ func (n *Node) propose(ctx context.Context, data []byte) (domain.Result, error) 
 	return domain.Result{}, fmt.Errorf("%w (leader kept changing: %v)", domain.ErrNoLeader, last)
 }
 
-// applyLocal appends data to the log as leader and waits for its result.
-func (n *Node) applyLocal(ctx context.Context, data []byte) (domain.Result, error) {
+// applyLocal appends data, the encoding of cmd, to the log as leader and
+// waits for its result. It is the only caller of raft.Apply: whatever the
+// command's origin (a client, a forwarding member, the lessor, the leader's
+// own record), it refuses a command that admit refuses, so that nothing
+// apply would reject or crash on is ever appended.
+func (n *Node) applyLocal(ctx context.Context, cmd domain.Command, data []byte) (domain.Result, error) {
+	if err := admit(cmd); err != nil {
+		return domain.Result{}, err
+	}
 	f := n.raft.Apply(data, n.timeout(ctx))
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()

@@ -61,6 +61,19 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	return fmt.Errorf("%w (leader kept changing: %v)", domain.ErrNoLeader, last)
 }
 
+// LeaderReadBarrier is ReadBarrier on the leader only: a quorum confirms
+// that this member still leads, then it waits until it has applied the read
+// index. It fails with domain.ErrNotLeader on any other member, and never
+// asks another member: a caller that acted as leader (the lessor renewing a
+// lease) learns whether it still was one.
+func (n *Node) LeaderReadBarrier(ctx context.Context) error {
+	idx, err := n.LeaderReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.fsm.waitApplied(ctx, idx)
+}
+
 // LeaderReadIndex returns a read index confirmed by a quorum. It fails with
 // domain.ErrNotLeader on a follower.
 func (n *Node) LeaderReadIndex(ctx context.Context) (uint64, error) {

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,12 +17,15 @@ import (
 var errPartitioned = errors.New("raft: peer unreachable (partitioned)")
 
 // tcpStreamLayer is the peer stream layer: plain TCP today. It is the seam
-// where TLS for peer traffic will wrap the listener and the dialer. It
-// tracks the connections it dials so that tests can cut a member off from
-// some peers (Partition), as a network partition would.
+// where TLS for peer traffic will wrap the listener and the dialer. The
+// peer port carries Raft and the members' HTTP requests (peer.go): Accept
+// returns the Raft connections only, and Dial opens Raft connections. It
+// tracks the connections it dials, for Raft and HTTP, so that tests can cut
+// a member off from some peers (Partition), as a network partition would.
 type tcpStreamLayer struct {
-	net.Listener
+	mux       *peerMux
 	advertise net.Addr
+	source    net.Addr // where the members' HTTP leaves from: the advertised IP, if it is this host's
 	log       zerolog.Logger
 
 	anyBlocked atomic.Bool // fast path: no partition, no lock per read
@@ -49,8 +53,26 @@ func newTCPStreamLayer(bind, advertise string, log zerolog.Logger) (*tcpStreamLa
 	if err != nil {
 		return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
 	}
-	return &tcpStreamLayer{Listener: ln, advertise: adv, log: log, conns: map[*gatedConn]struct{}{}, down: map[string]time.Time{}, stop: make(chan struct{})}, nil
+	t := &tcpStreamLayer{mux: newPeerMux(ln, log), advertise: adv, log: log,
+		conns: map[*gatedConn]struct{}{}, down: map[string]time.Time{}, stop: make(chan struct{})}
+	if isLocalIP(adv.IP) {
+		t.source = &net.TCPAddr{IP: adv.IP}
+	}
+	return t, nil
 }
+
+// isLocalIP reports whether ip is an address of this host: one it can bind.
+func isLocalIP(ip net.IP) bool {
+	c, err := net.ListenPacket("udp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Accept returns the next Raft connection from a peer.
+func (t *tcpStreamLayer) Accept() (net.Conn, error) { return t.mux.acceptRaft() }
 
 // Dial opens a connection to a peer. A peer that cannot be reached (it is
 // down, restarting, or cut off) is dialled again, every dialRetryMin at
@@ -96,23 +118,57 @@ const (
 )
 
 func (t *tcpStreamLayer) dialOnce(addr string, timeout time.Duration) (net.Conn, error) {
-	if t.isBlocked(addr) {
-		return nil, errPartitioned
-	}
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", addr)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := t.dial(ctx, addr, peerProtoRaft)
 	if err != nil {
 		return nil, err
 	}
-	g := &gatedConn{Conn: c, layer: t, addr: addr}
 	t.mu.Lock()
-	t.conns[g] = struct{}{}
 	since, wasDown := t.down[addr]
 	delete(t.down, addr)
 	t.mu.Unlock()
 	if wasDown {
 		t.log.Info().Str("peer", addr).Dur("down_for", time.Since(since)).Msg("peer reachable again")
 	}
+	return c, nil
+}
+
+// dialHTTP opens a connection for the members' HTTP to the peer port at
+// addr, once: the forwarder decides about retries. Every error means the
+// request was not sent, and is a *net.OpError whose Op is "dial".
+func (t *tcpStreamLayer) dialHTTP(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, httpDialTimeout)
+	defer cancel()
+	return t.dial(ctx, addr, peerProtoHTTP)
+}
+
+// httpDialTimeout bounds dialHTTP: a leader that does not answer within it
+// is as good as gone, and the request goes to whoever leads next.
+const httpDialTimeout = 2 * time.Second
+
+// dial connects to addr, sends the protocol byte and tracks the connection
+// for Partition. Its errors are *net.OpError with Op "dial".
+func (t *tcpStreamLayer) dial(ctx context.Context, addr string, proto byte) (*gatedConn, error) {
+	if t.isBlocked(addr) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errPartitioned}
+	}
+	d := &net.Dialer{}
+	// The members' HTTP leaves from the advertised IP when it is this
+	// host's: the member that receives it checks that it comes from the
+	// address it knows this member by (membersOnly), and on a host with
+	// several addresses the kernel could pick another one.
+	if proto == peerProtoHTTP && t.source != nil {
+		d.LocalAddr = t.source
+	}
+	c, err := dialPeer(ctx, d, addr, proto)
+	if err != nil {
+		return nil, err
+	}
+	g := &gatedConn{Conn: c, layer: t, addr: addr}
+	t.mu.Lock()
+	t.conns[g] = struct{}{}
+	t.mu.Unlock()
 	return g, nil
 }
 
@@ -129,10 +185,11 @@ func (t *tcpStreamLayer) markDown(addr string) {
 // stopDialing makes every waiting and later Dial fail at once.
 func (t *tcpStreamLayer) stopDialing() { t.stopOnce.Do(func() { close(t.stop) }) }
 
-// Close stops dialling and closes the listener.
+// Close stops dialling and closes the listener: no Raft or HTTP
+// connection is accepted any more.
 func (t *tcpStreamLayer) Close() error {
 	t.stopDialing()
-	return t.Listener.Close()
+	return t.mux.close()
 }
 
 // Addr is the address the other members dial.

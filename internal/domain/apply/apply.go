@@ -11,11 +11,17 @@ import (
 // Apply applies one replicated command to the open batch b and returns its
 // result. It is deterministic: it reads nothing but b and cmd.
 //
-// A business rejection (a missing lease, a compacted revision in a txn get,
-// ...) is returned in Result.Err and changes nothing. An error of the store
-// itself cannot be turned into a result without making members diverge, so
-// Apply panics on it.
+// A command that domain.Command.Validate refuses (the leader refuses it
+// before proposing, but a log written by an older version may hold one) and
+// a business rejection (a missing lease, a compacted revision in a txn
+// get, ...) are returned in Result.Err and change nothing: every member
+// computes the same rejection. An error of the store itself cannot be
+// turned into a result without making members diverge, so Apply panics on
+// it.
 func Apply(b ports.Batch, cmd domain.Command) domain.Result {
+	if err := cmd.Validate(); err != nil {
+		return domain.Result{Revision: b.Rev(), Err: err}
+	}
 	switch cmd.Type {
 	case domain.CmdTxn:
 		return applyTxn(b, cmd.Txn)
@@ -115,7 +121,7 @@ func check(b ports.Batch, t *domain.TxnRequest, p *path) error {
 			if op.Put.IgnoreValue || op.Put.IgnoreLease {
 				rr, err := b.Range(op.Put.Key, nil, ports.RangeOptions{CountOnly: true})
 				if err != nil {
-					return err
+					panic(fmt.Errorf("apply: read before put: %w", err))
 				}
 				if rr.Count == 0 {
 					return fmt.Errorf("ignore_value or ignore_lease needs an existing key: %w", domain.ErrKeyNotFound)

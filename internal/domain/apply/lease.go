@@ -8,11 +8,9 @@ import (
 	"github.com/cairnkv/cairn/internal/ports"
 )
 
-// applyGrant creates a lease; the ID and TTL were chosen before proposing.
+// applyGrant creates a lease; the ID and TTL were chosen before proposing
+// (and checked by Command.Validate).
 func applyGrant(b ports.Batch, l domain.Lease) domain.Result {
-	if l.ID <= 0 || l.ID > domain.MaxLeaseID || l.TTL <= 0 {
-		return domain.Result{Revision: b.Rev(), Err: domain.InvalidArgument("lease %d with TTL %d", l.ID, l.TTL)}
-	}
 	if _, err := b.Lease(l.ID); err == nil {
 		return domain.Result{Revision: b.Rev(), Err: fmt.Errorf("lease %d: %w", l.ID, domain.ErrLeaseExists)}
 	} else if !errors.Is(err, domain.ErrLeaseNotFound) {

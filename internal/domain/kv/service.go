@@ -27,7 +27,7 @@ func New(p ports.Proposer, b ports.Backend) *Service {
 // *domain.CompactedError, domain.ErrFutureRevision, an invalid argument, or
 // the barrier's error.
 func (s *Service) Range(ctx context.Context, req domain.RangeRequest) (domain.RangeResponse, int64, error) {
-	if err := validateRange(&req); err != nil {
+	if err := req.Validate(); err != nil {
 		return domain.RangeResponse{}, 0, err
 	}
 	if !req.Serializable {
@@ -59,7 +59,7 @@ type PutResult struct {
 // key's mod revision equals *ifModRevision (0: only if the key is absent);
 // otherwise the result is not Succeeded and carries the current kv.
 func (s *Service) Put(ctx context.Context, req domain.PutRequest, ifModRevision *int64) (PutResult, error) {
-	if err := validatePut(&req); err != nil {
+	if err := req.Validate(); err != nil {
 		return PutResult{}, err
 	}
 	txn := &domain.TxnRequest{Success: []domain.Op{{Put: &req}}}
@@ -96,7 +96,7 @@ type DeleteResult struct {
 // Delete deletes a key or a range. With ifModRevision set (single keys
 // only), the delete happens only if the key's mod revision equals it.
 func (s *Service) Delete(ctx context.Context, req domain.DeleteRangeRequest, ifModRevision *int64) (DeleteResult, error) {
-	if err := validateDelete(&req); err != nil {
+	if err := req.Validate(); err != nil {
 		return DeleteResult{}, err
 	}
 	txn := &domain.TxnRequest{Success: []domain.Op{{Delete: &req}}}
@@ -128,7 +128,7 @@ func (s *Service) Delete(ctx context.Context, req domain.DeleteRangeRequest, ifM
 // error: the answer says Succeeded false and has the failure branch's
 // responses.
 func (s *Service) Txn(ctx context.Context, req domain.TxnRequest) (domain.TxnResponse, int64, error) {
-	if err := validateTxn(&req, 0); err != nil {
+	if err := req.Validate(); err != nil {
 		return domain.TxnResponse{}, 0, err
 	}
 	resp, rev, err := s.txn(ctx, &req)
@@ -142,10 +142,11 @@ func (s *Service) Txn(ctx context.Context, req domain.TxnRequest) (domain.TxnRes
 // when rev is already compacted and domain.ErrFutureRevision when it is
 // above the current revision.
 func (s *Service) Compact(ctx context.Context, rev int64) (int64, error) {
-	if rev <= 0 {
-		return 0, domain.InvalidArgument("revision must be > 0")
+	req := domain.CompactRequest{Revision: rev}
+	if err := req.Validate(); err != nil {
+		return 0, err
 	}
-	res, err := s.proposer.Propose(ctx, domain.Command{Type: domain.CmdCompact, Compact: &domain.CompactRequest{Revision: rev}})
+	res, err := s.proposer.Propose(ctx, domain.Command{Type: domain.CmdCompact, Compact: &req})
 	if err != nil {
 		return 0, fmt.Errorf("compact %d: %w", rev, err)
 	}

@@ -9,4 +9,10 @@
 // (or the full TTL), plus an election timeout, so that no lease expires
 // early because the leader changed; the periodic checkpoints keep repeated
 // leader changes from keeping a dead holder's lease alive for ever.
+//
+// The leader's clock (ports.Clock) is the only one that matters. A step
+// forward counts as time passed, as after a pause: a lease with less left
+// expires at the lessor's next check unless a keepalive renews it first,
+// as in etcd. A step back is ignored (steady.go), so it cannot lengthen a
+// countdown. A follower's clock plays no part.
 package lease

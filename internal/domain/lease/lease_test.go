@@ -321,3 +321,45 @@ func TestLessor_FailedRevokeBacksOff(t *testing.T) {
 		t.Fatal("the lessor did not stop while its revokes failed")
 	}
 }
+
+// deposedProposer is a proposer whose member has lost leadership without
+// knowing it yet: its read barrier (the confirmation by a quorum) fails.
+type deposedProposer struct {
+	*portstest.Proposer
+	deposed atomic.Bool
+}
+
+func (d *deposedProposer) ReadBarrier(ctx context.Context) error {
+	if d.deposed.Load() {
+		return domain.ErrNotLeader
+	}
+	return d.Proposer.ReadBarrier(ctx)
+}
+
+// TestLessor_RenewNeedsConfirmedLeadership: a keepalive answered by a leader
+// that another member has replaced (one resuming from a pause, say) must not
+// be reported as a renewal: the real leader's countdown did not restart.
+func TestLessor_RenewNeedsConfirmedLeadership(t *testing.T) {
+	t.Parallel()
+	b := portstest.NewBackend()
+	p := &deposedProposer{Proposer: portstest.NewProposer(b)}
+	l := lease.NewLessor(lease.Config{Extend: time.Second}, portstest.NewClock(), p, b, nil)
+	svc := lease.NewService(l, p, b)
+	if err := l.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Grant(context.Background(), 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.KeepAlive(context.Background(), g.Lease.ID); err != nil {
+		t.Fatalf("keepalive on a confirmed leader: %v", err)
+	}
+	p.deposed.Store(true)
+	if _, err := svc.KeepAlive(context.Background(), g.Lease.ID); !errors.Is(err, domain.ErrNotLeader) {
+		t.Fatalf("keepalive on a deposed leader: %v, want not leader", err)
+	}
+	if n := l.Stats().KeepAlives; n != 1 {
+		t.Fatalf("%d keepalives counted, want 1 (the confirmed one)", n)
+	}
+}

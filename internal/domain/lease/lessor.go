@@ -66,7 +66,7 @@ func (c *Config) setDefaults() {
 // never expires a lease itself: it proposes a revoke through Raft.
 type Lessor struct {
 	cfg      Config
-	clock    ports.Clock
+	clock    *steadyClock // never runs backwards (steady.go)
 	proposer ports.Proposer
 	backend  ports.Backend
 	onError  func(error)
@@ -81,13 +81,17 @@ type Lessor struct {
 }
 
 // NewLessor returns a lessor that reads leases from b, proposes through p
-// and reports background failures to onError (which may be nil).
+// (whose ReadBarrier must confirm that this member leads, and fail with
+// domain.ErrNotLeader when it does not) and reports background failures to
+// onError (which may be nil). It keeps
+// its deadlines with clock, read so that a step back of the clock does not
+// lengthen them (see steadyClock).
 func NewLessor(cfg Config, clock ports.Clock, p ports.Proposer, b ports.Backend, onError func(error)) *Lessor {
 	cfg.setDefaults()
 	if onError == nil {
 		onError = func(error) {}
 	}
-	return &Lessor{cfg: cfg, clock: clock, proposer: p, backend: b, onError: onError,
+	return &Lessor{cfg: cfg, clock: &steadyClock{clock: clock}, proposer: p, backend: b, onError: onError,
 		items: map[int64]*item{}, kick: make(chan struct{}, 1)}
 }
 
@@ -222,6 +226,14 @@ func (l *Lessor) Renew(ctx context.Context, id int64) (int64, error) {
 		l.mu.Lock()
 		it.checkpointed = 0
 		l.mu.Unlock()
+	} else if err := l.proposer.ReadBarrier(ctx); err != nil {
+		// The renewal lives in this member's memory only: it counts only if
+		// this member still led after recording it. A leader that resumes
+		// from a pause answers the keepalives it finds queued before it
+		// learns that another member leads; without this check the holder
+		// would hear 200 while the real leader's countdown went on. (The
+		// commit of the checkpoint above proves the same.)
+		return 0, fmt.Errorf("lease %d: renewal not confirmed by a quorum: %w", id, errors.Join(domain.ErrNotLeader, err))
 	}
 	l.keepalives.Add(1)
 	return it.ttl, nil

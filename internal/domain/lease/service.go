@@ -53,8 +53,6 @@ func (s *Service) Grant(ctx context.Context, ttl, id int64) (Granted, error) {
 		return Granted{}, domain.InvalidArgument("ttl must be a positive number of seconds")
 	case ttl > cfg.MaxTTL:
 		return Granted{}, domain.InvalidArgument("ttl %d is longer than the maximum of %d seconds", ttl, cfg.MaxTTL)
-	case id < 0 || id > domain.MaxLeaseID:
-		return Granted{}, domain.InvalidArgument("id must be between 1 and %d", int64(domain.MaxLeaseID))
 	}
 	g := Granted{Lease: domain.Lease{ID: id, TTL: ttl}}
 	if ttl < cfg.MinTTL {
@@ -64,7 +62,11 @@ func (s *Service) Grant(ctx context.Context, ttl, id int64) (Granted, error) {
 		if id == 0 {
 			g.Lease.ID = newID()
 		}
-		res, err := s.proposer.Propose(ctx, domain.Command{Type: domain.CmdLeaseGrant, Grant: &g.Lease})
+		cmd := domain.Command{Type: domain.CmdLeaseGrant, Grant: &g.Lease}
+		if err := cmd.Validate(); err != nil {
+			return Granted{}, fmt.Errorf("grant lease: %w", err)
+		}
+		res, err := s.proposer.Propose(ctx, cmd)
 		if err == nil {
 			err = res.Err
 		}

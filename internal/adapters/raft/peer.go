@@ -1,0 +1,303 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// The peer port carries two protocols: hashicorp/raft's RPCs, and the
+// HTTP requests members send each other (forwarded writes, read index,
+// member additions, hash checks, lease calls; see peerhttp.go). Every
+// connection starts with one byte that says which, the way Consul
+// multiplexes its server port:
+//
+//	peer ──TCP──► [0xC1][hashicorp/raft RPCs ...]          → the Raft transport (Accept)
+//	peer ──TCP──► [0xC2][HTTP/1.1 requests, keep-alive ...] → the members' HTTP server
+//
+// The values are outside hashicorp/raft's RPC types (0-4), so a member
+// that sends raw Raft RPCs without the byte is refused, not misread;
+// outside ASCII, so a plain HTTP client pointed at the peer port is
+// refused; and not 0x16, the first byte of a TLS handshake, which peer TLS
+// can tell apart. A connection whose first byte does not come within
+// peerHandshakeTimeout, or is neither, is closed.
+const (
+	peerProtoRaft byte = 0xC1
+	peerProtoHTTP byte = 0xC2
+)
+
+// peerHandshakeTimeout bounds the wait for a connection's first byte and
+// for its hand-over to the Raft transport or the HTTP server, so that a
+// silent connection holds nothing but its own goroutine for that long.
+const peerHandshakeTimeout = 5 * time.Second
+
+// peerDrainTimeout bounds how long a stopping member waits for the
+// members' requests in flight before it hands its leadership over.
+const peerDrainTimeout = 2 * time.Second
+
+// dialPeer connects to a member's peer port and sends the protocol byte.
+// Its errors are *net.OpError with Op "dial": nothing was sent.
+func dialPeer(ctx context.Context, d *net.Dialer, addr string, proto byte) (net.Conn, error) {
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetWriteDeadline(dl)
+	}
+	if _, err := c.Write([]byte{proto}); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: err}
+	}
+	_ = c.SetWriteDeadline(time.Time{})
+	return c, nil
+}
+
+// DialPeerHTTP opens a connection to the members' HTTP server on the peer
+// port at addr (host:port), with d. A request sent on it is served only if
+// it names a member of the cluster in HeaderMember and comes from that
+// member's address (see Node.ServePeerHTTP).
+func DialPeerHTTP(ctx context.Context, d *net.Dialer, addr string) (net.Conn, error) {
+	return dialPeer(ctx, d, addr, peerProtoHTTP)
+}
+
+// peerMux accepts the connections of the peer port and sorts them by their
+// first byte.
+type peerMux struct {
+	ln      net.Listener
+	log     zerolog.Logger
+	refused zerolog.Logger // sampled: a port scan must not flood the log
+	raft    chan net.Conn
+	http    chan net.Conn
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup // the accept loop, the handshakes and the HTTP server
+
+	gate peerGate // the members' requests, until the member stops
+
+	mu      sync.Mutex
+	srv     *http.Server // the members' HTTP server, once served
+	closing bool         // close was called: serve no more
+}
+
+func newPeerMux(ln net.Listener, log zerolog.Logger) *peerMux {
+	m := &peerMux{
+		ln: ln, log: log,
+		refused: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
+		raft:    make(chan net.Conn),
+		http:    make(chan net.Conn),
+		closed:  make(chan struct{}),
+	}
+	m.wg.Add(1)
+	go m.run()
+	return m
+}
+
+func (m *peerMux) run() {
+	defer m.wg.Done()
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.closed:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors, most likely: wait a little, as
+			// net/http does.
+			m.log.Warn().Err(err).Msg("peer port: accept failed")
+			select {
+			case <-m.closed:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		m.wg.Add(1)
+		go m.handshake(c)
+	}
+}
+
+// handshake reads the connection's first byte and hands the connection to
+// the Raft transport or to the HTTP server, or closes it.
+func (m *peerMux) handshake(c net.Conn) {
+	defer m.wg.Done()
+	deadline := time.Now().Add(peerHandshakeTimeout)
+	_ = c.SetReadDeadline(deadline)
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		m.log.Debug().Err(err).Str("from", c.RemoteAddr().String()).Msg("peer port: no protocol byte; connection closed")
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var to chan net.Conn
+	switch b[0] {
+	case peerProtoRaft:
+		to = m.raft
+	case peerProtoHTTP:
+		to = m.http
+	default:
+		m.refused.Warn().Str("from", c.RemoteAddr().String()).Hex("first_byte", b[:]).
+			Msg("peer port: not a member's connection (unknown protocol byte); closed it. " +
+				"Clients use the client URLs; the peer port is for the members of the cluster")
+		c.Close()
+		return
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case to <- c:
+	case <-t.C:
+		c.Close()
+	case <-m.closed:
+		c.Close()
+	}
+}
+
+// acceptRaft returns the next Raft connection.
+func (m *peerMux) acceptRaft() (net.Conn, error) {
+	select {
+	case c := <-m.raft:
+		return c, nil
+	case <-m.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// serveHTTP serves h to the HTTP connections of the peer port, behind the
+// gate, until close, and returns at once; done receives what Serve
+// returned. It does nothing when the port already has a server or is
+// closing, and reports whether it served.
+func (m *peerMux) serveHTTP(h http.Handler, done func(error)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srv != nil || m.closing {
+		return false
+	}
+	srv := &http.Server{Handler: m.gate.wrap(h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.srv = srv
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		done(srv.Serve(peerListener{m}))
+	}()
+	return true
+}
+
+// drainHTTP makes the members' HTTP answer every new request 503
+// no_leader, which the sender retries on the next leader, and waits up to
+// timeout for the requests in flight: a stopping member takes no more
+// forwarded writes before it hands its leadership over, as if its port
+// were closed.
+func (m *peerMux) drainHTTP(timeout time.Duration) { m.gate.close(timeout) }
+
+// close stops accepting, closes the listener and the HTTP server with its
+// connections, and waits for the accept loop, the handshakes in progress
+// and the server.
+func (m *peerMux) close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.closed)
+		err = m.ln.Close()
+		m.mu.Lock()
+		m.closing = true
+		srv := m.srv
+		m.mu.Unlock()
+		if srv != nil {
+			srv.Close()
+		}
+		m.wg.Wait()
+	})
+	return err
+}
+
+// peerListener is what the HTTP server accepts from: the peer port's HTTP
+// connections.
+type peerListener struct{ m *peerMux }
+
+func (l peerListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.m.http:
+		return c, nil
+	case <-l.m.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close does nothing: the mux closes the port, for Raft and HTTP at once.
+func (l peerListener) Close() error { return nil }
+
+func (l peerListener) Addr() net.Addr { return l.m.ln.Addr() }
+
+// peerGate lets the members' requests through until it is closed, then
+// answers the new ones 503 no_leader at once, and tells when the ones in
+// flight are done. Its zero value is open.
+type peerGate struct {
+	mu      sync.Mutex
+	active  int
+	closed  bool
+	drained chan struct{} // closed once closed and no request is active
+}
+
+func (g *peerGate) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.enter() {
+			w.Header().Set("Connection", "close")
+			writePeerError(w, http.StatusServiceUnavailable, "no_leader", "raft: this member is stopping")
+			return
+		}
+		defer g.leave()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *peerGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.active++
+	return true
+}
+
+func (g *peerGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.active--
+	if g.closed && g.active == 0 {
+		close(g.drained)
+	}
+}
+
+// close refuses the requests to come and waits up to timeout for those in
+// flight.
+func (g *peerGate) close(timeout time.Duration) {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		g.drained = make(chan struct{})
+		if g.active == 0 {
+			close(g.drained)
+		}
+	}
+	drained := g.drained
+	g.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+	}
+}

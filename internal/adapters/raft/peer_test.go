@@ -1,0 +1,204 @@
+package raft
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/ports/portstest"
+)
+
+// forger sends HTTP to a peer port, speaking the peer protocol, from the
+// local IP given ("" for any) and with the member header given ("": none).
+func forger(localIP, member string) *http.Client {
+	d := &net.Dialer{}
+	if localIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localIP)}
+	}
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return DialPeerHTTP(ctx, d, addr)
+	}}
+	var rt http.RoundTripper = tr
+	if member != "" {
+		rt = memberTransport{name: member, next: tr}
+	}
+	return &http.Client{Transport: rt, Timeout: 10 * time.Second}
+}
+
+// TestNode_PeerPortServesMembersOnly: the members' HTTP on the peer port
+// answers a member of the cluster, and refuses with 403 a request that
+// names no member, names one that is not in the configuration, or names a
+// member but comes from another address. A connection without the
+// protocol byte (a plain HTTP client) gets no answer at all.
+func TestNode_PeerPortServesMembersOnly(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := freeAddr(t)
+	n := startNode(t, t.TempDir(), addr, portstest.NewBackend())
+	defer n.Close()
+	n.ServePeerHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "served "+r.Header.Get(HeaderMember))
+	}))
+	if err := n.ReadBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + addr + PathPropose
+
+	tests := []struct {
+		name   string
+		client *http.Client
+		status int
+		want   string // in the body
+	}{
+		{name: "Member", client: &http.Client{Transport: n.PeerTransport()}, status: http.StatusOK, want: "served n1"},
+		{name: "NoMemberHeader", client: forger("", ""), status: http.StatusForbidden, want: "names none"},
+		{name: "NotAMember", client: forger("", "intruder"), status: http.StatusForbidden, want: `intruder\" is not a member of this cluster`},
+		{name: "MemberFromAnotherIP", client: forger("127.0.0.2", "n1"), status: http.StatusForbidden, want: "this request comes from 127.0.0.2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := tt.client.Post(url, "application/octet-stream", strings.NewReader("\x01\x01"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("%d %s, want %d and %q", resp.StatusCode, body, tt.status, tt.want)
+			}
+			if tt.status == http.StatusForbidden {
+				var e struct {
+					Error struct{ Code string } `json:"error"`
+				}
+				if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "permission_denied" {
+					t.Fatalf("error body %s: code %q, %v; want permission_denied", body, e.Error.Code, err)
+				}
+			}
+		})
+	}
+	if got := counterValue(t, n.metrics.peerRefused); got != 3 {
+		t.Fatalf("cairn_peer_requests_refused_total = %v, want 3", got)
+	}
+
+	t.Run("PlainHTTP", func(t *testing.T) {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Post(url, "application/octet-stream", strings.NewReader("x"))
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("a request without the protocol byte was answered: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("Partitioned", func(t *testing.T) {
+		if err := n.Partition([]string{"n1"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := n.fwd.client.Post(url, "application/octet-stream", strings.NewReader("x"))
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || !errors.Is(err, errPartitioned) {
+			t.Fatalf("a request across a partition: %v, want a dial error (never sent)", err)
+		}
+		if err := n.Partition(nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// A stopping member answers its peers no_leader, which they retry on
+	// the next leader, before it hands its leadership over.
+	t.Run("Stopping", func(t *testing.T) {
+		n.stream.mux.drainHTTP(time.Second)
+		resp, err := n.fwd.client.Post(url, "application/octet-stream", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"no_leader"`) || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("request to a stopping member: %d %s, want 503 no_leader with Retry-After", resp.StatusCode, body)
+		}
+		if err := decodeRemoteError(resp.StatusCode, body); !errors.Is(err, domain.ErrNotLeader) {
+			t.Fatalf("the sender reads %v, want a retryable not-leader", err)
+		}
+	})
+}
+
+// TestPeerMux_SilentConnection: a connection that never sends its
+// protocol byte is closed after the handshake timeout and does not hold
+// up the others.
+func TestPeerMux_SilentConnection(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newPeerMux(ln, zerolog.New(zerolog.NewTestWriter(t)))
+	defer m.close()
+
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := dialPeer(ctx, &net.Dialer{}, ln.Addr().String(), peerProtoRaft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		a, err := m.acceptRaft()
+		if err == nil {
+			accepted <- a
+		}
+	}()
+	select {
+	case a := <-accepted:
+		a.Close()
+	case <-ctx.Done():
+		t.Fatal("a Raft connection waited behind a silent one")
+	}
+}
+
+// TestStreamLayer_HTTPLeavesFromTheAdvertisedIP: on a host with several
+// addresses, a member's HTTP to the others comes from the IP it advertises,
+// which is what the others check.
+func TestStreamLayer_HTTPLeavesFromTheAdvertisedIP(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
+	s, err := newTCPStreamLayer("127.0.0.2:"+port, "127.0.0.2:"+port, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s.dialHTTP(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if ip := a.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
+		t.Fatalf("the member's HTTP comes from %s, want its advertised 127.0.0.2", ip)
+	}
+}
