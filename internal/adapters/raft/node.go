@@ -407,9 +407,11 @@ func (n *Node) Ready() error {
 		return domain.ErrNoLeader
 	}
 	if leader != n.cfg.Name {
-		// A follower serves by forwarding to the leader: it needs the
-		// leader's client URL, which the leader publishes in its term's
-		// first entry.
+		// A follower serves writes by forwarding them to the leader; it
+		// waits until it has the leader's record, which the leader
+		// publishes in its term's first entry, so that it answers with
+		// the new leader's client URL and has applied the start of its
+		// term.
 		if _, err := n.fwd.leaderURL(leader); err != nil {
 			return fmt.Errorf("%w: %v", domain.ErrUnavailable, err)
 		}
