@@ -19,6 +19,9 @@ var (
 	ErrLeaseNotFound = errors.New("lease: lease not found")
 	// ErrLeaseExists: a lease with the requested ID exists already.
 	ErrLeaseExists = errors.New("lease: lease already exists")
+	// ErrConflict: the request conflicts with the state of the cluster (a
+	// member addition that would cost the quorum, a name or address taken).
+	ErrConflict = errors.New("conflict")
 	// ErrLocked: the lock (or the leadership) was not acquired before the
 	// timeout.
 	ErrLocked = errors.New("lock: not acquired before the timeout")

@@ -138,6 +138,11 @@ func validateMemberURL(what, s string) error {
 	return nil
 }
 
+// ValidateKeyRange reports a key or range end that a RangeRequest would
+// refuse: empty, longer than MaxKeySize, or a range end not after the key.
+// A watch and a long poll check their range with it.
+func ValidateKeyRange(key, rangeEnd []byte) error { return validateKey(key, rangeEnd) }
+
 func validateKey(key, rangeEnd []byte) error {
 	if len(key) == 0 {
 		if len(rangeEnd) == 0 {

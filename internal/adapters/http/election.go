@@ -79,6 +79,10 @@ func (c codec) leaderFrom(in *leaderJSON, name []byte) (election.Leader, error) 
 	if n != nil && !bytes.Equal(n, name) {
 		return election.Leader{}, domain.InvalidArgument("leader.name %q is not the election %q of the path", n, name)
 	}
+	if in.Lease <= 0 || in.Lease > domain.MaxLeaseID {
+		return election.Leader{}, domain.InvalidArgument("leader.lease must be the lease campaign answered, between 1 and %d, not %d",
+			int64(domain.MaxLeaseID), in.Lease)
+	}
 	return election.Leader{Name: name, Key: key, Rev: in.Rev, Lease: in.Lease}, nil
 }
 

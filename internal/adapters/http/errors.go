@@ -35,6 +35,7 @@ var errorTable = []struct {
 	{domain.ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
 	{domain.ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
 	{domain.ErrLeaseExists, http.StatusConflict, "conflict"},
+	{domain.ErrConflict, http.StatusConflict, "conflict"},
 	{errNotFound, http.StatusNotFound, "not_found"},
 	{domain.ErrNotFound, http.StatusNotFound, "not_found"},
 	{domain.ErrLocked, http.StatusLocked, "locked"},

@@ -12,10 +12,12 @@ import (
 
 const kvPrefix = "/v1/kv/"
 
-var sortOrders = map[string]domain.SortOrder{"": domain.SortNone, "ascend": domain.SortAscend, "descend": domain.SortDescend}
+// sortOrders and sortTargets are the values of sort_order and sort_target;
+// an absent parameter is the default, an empty one is a mistake.
+var sortOrders = map[string]domain.SortOrder{"ascend": domain.SortAscend, "descend": domain.SortDescend}
 
 var sortTargets = map[string]domain.SortTarget{
-	"": domain.SortByKey, "key": domain.SortByKey, "version": domain.SortByVersion,
+	"key": domain.SortByKey, "version": domain.SortByVersion,
 	"create": domain.SortByCreate, "mod": domain.SortByMod, "value": domain.SortByValue,
 }
 
@@ -51,11 +53,15 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		MaxCreateRevision: q.int("max_create_revision"),
 	}
 	var ok bool
-	if req.SortOrder, ok = sortOrders[q.str("sort_order")]; !ok {
-		q.fail("sort_order must be ascend or descend, not %q", q.str("sort_order"))
+	if q.has("sort_order") {
+		if req.SortOrder, ok = sortOrders[q.str("sort_order")]; !ok {
+			q.fail("sort_order must be ascend or descend, not %q", q.str("sort_order"))
+		}
 	}
-	if req.SortTarget, ok = sortTargets[q.str("sort_target")]; !ok {
-		q.fail("sort_target must be key, version, create, mod or value, not %q", q.str("sort_target"))
+	if q.has("sort_target") {
+		if req.SortTarget, ok = sortTargets[q.str("sort_target")]; !ok {
+			q.fail("sort_target must be key, version, create, mod or value, not %q", q.str("sort_target"))
+		}
 	}
 	c := q.codec()
 	single := len(req.RangeEnd) == 0

@@ -1,7 +1,9 @@
 package http
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -80,8 +82,28 @@ func leaseID(r *http.Request) (int64, error) {
 // sends it to the leader's peer port (the members' API, PeerHandler) and
 // returns the leader's answer unchanged. The lessor, which keeps the
 // deadlines, lives on the leader.
+//
+// Forwarding is transparent: what any member can tell alone (a query
+// string that does not parse, a body over the limit, chunked or not) is
+// answered by the member that received the request, leader or not, before
+// anything is forwarded, so that every member answers it alike. The body
+// is read whole here (the lease calls' bodies are small) and forwarded
+// with its length.
 func (s *Server) onLeader(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := parseQuery(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			s.writeError(w, r, bodyError(err))
+			return
+		}
+		r.Body, r.ContentLength, r.TransferEncoding = http.NoBody, 0, nil
+		if len(body) > 0 {
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		}
 		if s.cluster.IsLeader() {
 			next(w, r)
 			return

@@ -20,15 +20,11 @@ type query struct {
 
 func newQuery(r *http.Request, known ...string) *query {
 	q := &query{known: map[string]bool{}}
-	vals, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		q.err = domain.InvalidArgument("query string does not parse: %v", err)
-	}
-	q.values = vals
+	q.values, q.err = parseQuery(r)
 	for _, k := range known {
 		q.known[k] = true
 	}
-	for k, v := range vals {
+	for k, v := range q.values {
 		if !q.known[k] && q.err == nil {
 			q.err = domain.InvalidArgument("unknown query parameter %q", k)
 		}
@@ -37,6 +33,16 @@ func newQuery(r *http.Request, known ...string) *query {
 		}
 	}
 	return q
+}
+
+// parseQuery parses the query string of r; one that does not parse is an
+// invalid argument (never a part silently dropped).
+func parseQuery(r *http.Request) (url.Values, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return vals, domain.InvalidArgument("query string does not parse: %v", err)
+	}
+	return vals, nil
 }
 
 func (q *query) has(name string) bool {
@@ -89,10 +95,14 @@ func (q *query) fail(format string, args ...any) {
 	}
 }
 
-// encoding returns the codec the request asks for with ?encoding=.
+// codec returns the codec the request asks for with ?encoding= (absent:
+// UTF-8 strings; empty: a mistake, like any other value it does not know).
 func (q *query) codec() codec {
+	if !q.has("encoding") {
+		return codec{}
+	}
 	switch q.str("encoding") {
-	case "", "utf8", "utf-8":
+	case "utf8", "utf-8":
 		return codec{}
 	case "base64":
 		return codec{base64: true}

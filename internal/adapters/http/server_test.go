@@ -117,6 +117,7 @@ func TestServer_ErrorTable(t *testing.T) {
 	}{
 		{name: "invalid", err: domain.InvalidArgument("bad"), status: 400, code: "invalid_argument"},
 		{name: "future revision", err: fmt.Errorf("range: %w", domain.ErrFutureRevision), status: 400, code: "invalid_argument"},
+		{name: "conflict", err: fmt.Errorf("add: %w", domain.ErrConflict), status: 409, code: "conflict"},
 		{name: "key not found", err: domain.ErrKeyNotFound, status: 404, code: "key_not_found"},
 		{name: "lease not found", err: fmt.Errorf("put: %w", domain.ErrLeaseNotFound), status: 404, code: "lease_not_found"},
 		{name: "compacted", err: &domain.CompactedError{CompactRevision: 4}, status: 410, code: "compacted"},

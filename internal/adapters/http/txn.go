@@ -7,12 +7,17 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
 
-// decodeJSON decodes a request body strictly: unknown fields, trailing
-// data and type mismatches are invalid arguments that say where.
+// decodeJSON decodes a request body strictly: it is every handler's JSON
+// decoder. Unknown fields, trailing data (even a stray ] or }), type
+// mismatches and text that is not valid UTF-8 are invalid arguments that
+// say where. encoding/json would store invalid UTF-8 with its bytes
+// replaced by U+FFFD: a key or value changed without a word; such bytes go
+// in key_base64 / value_base64 instead.
 func decodeJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -20,6 +25,10 @@ func decodeJSON(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return domain.InvalidArgument("request body is empty; a JSON object is expected")
+	}
+	if at := invalidUTF8(body); at >= 0 {
+		return domain.InvalidArgument("the JSON body is not valid UTF-8 at byte %d: "+
+			"send a key or value that is not UTF-8 base64-encoded, as key_base64 / value_base64 (or with ?encoding=base64)", at)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -34,10 +43,60 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 		return domain.InvalidArgument("bad JSON body: %v", err)
 	}
-	if dec.More() {
-		return domain.InvalidArgument("unexpected data after the JSON object")
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return domain.InvalidArgument("unexpected data after the JSON object at byte %d", int64(len(body)-len(rest)))
 	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first text in body that is not
+// valid UTF-8, or -1: a byte sequence that is not UTF-8, or a \u escape of
+// half a surrogate pair (both of which encoding/json turns into U+FFFD).
+func invalidUTF8(body []byte) int {
+	if !utf8.Valid(body) {
+		for i := 0; i < len(body); {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return i
+			}
+			i += n
+		}
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString:
+			if i+1 < len(body) && body[i+1] == 'u' {
+				switch r := hex4(body, i+2); {
+				case r >= 0xd800 && r < 0xdc00:
+					// A high surrogate must be followed by a low one.
+					if lo := hex4(body, i+8); i+7 >= len(body) || body[i+6] != '\\' || body[i+7] != 'u' || lo < 0xdc00 || lo > 0xdfff {
+						return i
+					}
+					i += 11
+					continue
+				case r >= 0xdc00 && r <= 0xdfff:
+					return i
+				}
+			}
+			i++ // skip the escaped character
+		}
+	}
+	return -1
+}
+
+// hex4 returns the value of the four hex digits at body[i:], or -1.
+func hex4(body []byte, i int) int {
+	if i < 0 || i+4 > len(body) {
+		return -1
+	}
+	v, err := strconv.ParseUint(string(body[i:i+4]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return int(v)
 }
 
 func (s *Server) handleTxn(w http.ResponseWriter, r *http.Request) {
@@ -208,12 +267,14 @@ func (c codec) op(in *opJSON, at string) (domain.Op, error) {
 		if err != nil {
 			return out, err
 		}
+		// In a JSON get, an absent (or empty) sort_order or sort_target is
+		// the default.
 		order, ok := sortOrders[g.SortOrder]
-		if !ok {
+		if !ok && g.SortOrder != "" {
 			return out, domain.InvalidArgument("%ssort_order must be ascend or descend, not %q", at, g.SortOrder)
 		}
 		target, ok := sortTargets[g.SortTarget]
-		if !ok {
+		if !ok && g.SortTarget != "" {
 			return out, domain.InvalidArgument("%ssort_target must be key, version, create, mod or value, not %q", at, g.SortTarget)
 		}
 		out.Range = &domain.RangeRequest{

@@ -159,6 +159,8 @@ func decodeRemoteError(status int, body []byte) error {
 		return domain.InvalidArgument("%s", msg)
 	case "unavailable":
 		return fmt.Errorf("%w: %s", domain.ErrUnavailable, msg)
+	case "conflict":
+		return fmt.Errorf("%w: %s", domain.ErrConflict, msg)
 	case "request_too_large":
 		return fmt.Errorf("%w: %s", domain.ErrTooLarge, msg)
 	case "permission_denied":

@@ -481,6 +481,9 @@ func (n *Node) Members() ([]domain.ClusterMember, error) {
 // AddMember adds a voting member to the cluster, through the leader, and
 // returns it with its ID.
 func (n *Node) AddMember(ctx context.Context, m domain.Member) (domain.Member, error) {
+	if err := m.Validate(); err != nil {
+		return domain.Member{}, err
+	}
 	m.ID = MemberID(m.Name)
 	return m, n.addMember(ctx, m)
 }
@@ -492,6 +495,9 @@ func (n *Node) addMember(ctx context.Context, m domain.Member) error {
 	}
 	for r := n.newRetrier(); r.wait(ctx); {
 		if n.IsLeader() {
+			if err = n.checkAddVoter(ctx, m, addr); err != nil {
+				return err
+			}
 			f := n.raft.AddVoter(hraft.ServerID(m.Name), hraft.ServerAddress(addr), 0, n.timeout(ctx))
 			err = mapRaftError(f.Error())
 		} else {

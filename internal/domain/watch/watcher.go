@@ -83,11 +83,8 @@ func (s *Service) Done() <-chan struct{} { return s.hub.Done() }
 // when the start revision is not above the compact revision, ErrTooManyWatchers at the limit,
 // an invalid argument, or the barrier's error. The watcher must be closed.
 func (s *Service) Watch(ctx context.Context, req Request) (*Watcher, error) {
-	if len(req.Key) == 0 && len(req.RangeEnd) == 0 {
-		return nil, domain.InvalidArgument("key is empty")
-	}
-	if len(req.RangeEnd) > 0 && !bytes.Equal(req.RangeEnd, []byte{0}) && bytes.Compare(req.RangeEnd, req.Key) <= 0 {
-		return nil, domain.InvalidArgument("range_end must be greater than key")
+	if err := domain.ValidateKeyRange(req.Key, req.RangeEnd); err != nil {
+		return nil, err
 	}
 	if req.StartRevision < 0 {
 		return nil, domain.InvalidArgument("start_revision must be >= 0")
