@@ -357,7 +357,9 @@ func ev0(exists bool, kv watchKV) *watchKV {
 // at rev with the model's state before it.
 func (h *history) readBack(t testing.TB, url string, rev int64, state map[string]watchKV) []kvOp {
 	t.Helper()
-	code, body := do(t, http.MethodGet, fmt.Sprintf("%s/v1/kv/?prefix=true&revision=%d", url, rev), "")
+	// A read: retried on 503/504 like any idempotent request (a loaded
+	// machine may be between leaders).
+	code, body := doIdempotent(t, http.MethodGet, fmt.Sprintf("%s/v1/kv/?prefix=true&revision=%d", url, rev), "")
 	if code != http.StatusOK {
 		t.Fatalf("read back revision %d: %d %s", rev, code, body)
 	}
