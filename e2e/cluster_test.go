@@ -335,6 +335,7 @@ func TestCluster_CASCounter(t *testing.T) {
 		t.Fatalf("creating the counter: %v %v", r, err)
 	}
 
+	startTerm := c.term()
 	const clients, target = 20, 300
 	var (
 		successes, unknowns, conflicts, reads atomic.Int64
@@ -422,8 +423,12 @@ func TestCluster_CASCounter(t *testing.T) {
 	if final < s || final > s+u {
 		t.Errorf("counter = %d, want between %d (successes) and %d (successes + unknown outcomes)", final, s, s+u)
 	}
-	if u != 0 {
-		t.Errorf("%d swaps had an unknown outcome %v, want none: no member failed in this test", u, outcomes)
+	if endTerm := c.term(); u != 0 && endTerm == startTerm {
+		t.Errorf("%d swaps had an unknown outcome %v, want none: no member failed and the leader did not change (term %d)", u, outcomes, endTerm)
+	} else if u != 0 {
+		// A loaded machine can make a leader miss its lease: a write in
+		// flight then has an unknown outcome, as README says.
+		t.Logf("%d swaps had an unknown outcome: the leader changed (term %d to %d)", u, startTerm, endTerm)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -440,6 +445,18 @@ func TestCluster_CASCounter(t *testing.T) {
 	}
 	checkHashes(t, c.members, c.waitConverged(10*time.Second))
 	t.Logf("test took %v", time.Since(begin))
+}
+
+// term returns the highest Raft term a member reports.
+func (c *cluster) term() uint64 {
+	c.t.Helper()
+	var term uint64
+	for _, m := range c.members {
+		if st, err := m.status(context.Background()); err == nil {
+			term = max(term, st.RaftTerm)
+		}
+	}
+	return term
 }
 
 // putEventually stores value under key through m, retrying 503, 504 and
