@@ -39,10 +39,15 @@ func TestApp_ThreeMembers(t *testing.T) {
 // and must still reach the leader.
 func TestApp_LargeWriteThroughFollower(t *testing.T) {
 	t.Parallel()
-	// Its subject is not leadership: on a loaded machine (and under -race)
-	// a leader with 500 ms timeouts can lose its lease while it replicates
-	// 1.5 MiB entries, again and again, longer than a client retries.
-	ms := startClusterWith(t, 3, func(c *Config) { c.ElectionTimeout = 2 * time.Second })
+	// Its subject is neither leadership nor latency: on a loaded machine
+	// (and under -race) a leader with 500 ms timeouts can lose its lease
+	// while it replicates 1.5 MiB entries, again and again, and one such
+	// write took longer than 5 s to apply beside two other copies of the
+	// suite, so every retry answered 504.
+	ms := startClusterWith(t, 3, func(c *Config) {
+		c.ElectionTimeout = 2 * time.Second
+		c.RequestTimeout = 30 * time.Second
+	})
 	li := leaderIndex(t, ms, 10*time.Second)
 	follower := ms[(li+1)%3]
 	value := strings.Repeat("v", int(follower.cfg.MaxRequestBytes)-8)
