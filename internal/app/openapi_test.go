@@ -310,16 +310,7 @@ func (r *apiResult) get(t *testing.T, path ...any) any {
 	if !r.has(path...) {
 		t.Fatalf("no %v in %s", path, r.body)
 	}
-	var v any = r.json
-	for _, p := range path {
-		switch p := p.(type) {
-		case string:
-			v = v.(map[string]any)[p]
-		case int:
-			v = v.([]any)[p]
-		}
-	}
-	return v
+	return jsonAt(r, path...)
 }
 
 // send sends c's request to the member at base.

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/domain"
-	"github.com/cairnkv/cairn/internal/domain/apply"
 	"github.com/cairnkv/cairn/internal/domain/domaintest"
 	"github.com/cairnkv/cairn/internal/ports"
 )
@@ -19,18 +18,7 @@ import (
 func TestApply_PoisonCommands(t *testing.T) {
 	t.Parallel()
 	a, b := open(t), open(t)
-	run := func(be ports.Backend, cmd domain.Command) domain.Result {
-		t.Helper()
-		bt, err := be.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := apply.Apply(bt, cmd)
-		if err := bt.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	run := func(be ports.Backend, cmd domain.Command) domain.Result { return domaintest.ApplyOne(t, be, cmd) }
 	grant := domain.Command{Type: domain.CmdLeaseGrant, Grant: &domain.Lease{ID: domaintest.CraftedLease, TTL: 60}}
 	for _, be := range []ports.Backend{a, b} {
 		if res := run(be, grant); res.Err != nil {

@@ -5,25 +5,9 @@ import (
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/domain"
-	"github.com/cairnkv/cairn/internal/domain/apply"
 	"github.com/cairnkv/cairn/internal/domain/domaintest"
-	"github.com/cairnkv/cairn/internal/ports"
 	"github.com/cairnkv/cairn/internal/ports/portstest"
 )
-
-// applyOne applies cmd in a batch of its own and commits it.
-func applyOne(t *testing.T, be ports.Backend, cmd domain.Command) domain.Result {
-	t.Helper()
-	b, err := be.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := apply.Apply(b, cmd)
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
 
 // TestApply_RefusesInvalidCommands feeds apply the commands the leader
 // refuses, as if an older version had let them into the log: each is a
@@ -31,8 +15,8 @@ func applyOne(t *testing.T, be ports.Backend, cmd domain.Command) domain.Result 
 func TestApply_RefusesInvalidCommands(t *testing.T) {
 	t.Parallel()
 	be := portstest.NewBackend()
-	applyOne(t, be, domain.Command{Type: domain.CmdLeaseGrant, Grant: &domain.Lease{ID: domaintest.CraftedLease, TTL: 60}})
-	applyOne(t, be, domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{Success: []domain.Op{
+	domaintest.ApplyOne(t, be, domain.Command{Type: domain.CmdLeaseGrant, Grant: &domain.Lease{ID: domaintest.CraftedLease, TTL: 60}})
+	domaintest.ApplyOne(t, be, domain.Command{Type: domain.CmdTxn, Txn: &domain.TxnRequest{Success: []domain.Op{
 		{Put: &domain.PutRequest{Key: []byte("k"), Value: []byte("v")}},
 	}}})
 	hash, rev, _, err := be.Hash(0)
@@ -41,7 +25,7 @@ func TestApply_RefusesInvalidCommands(t *testing.T) {
 	}
 	for _, tt := range domaintest.CraftedCommands() {
 		t.Run(tt.Name, func(t *testing.T) {
-			res := applyOne(t, be, tt.Cmd)
+			res := domaintest.ApplyOne(t, be, tt.Cmd)
 			if !errors.Is(res.Err, domain.ErrInvalidArgument) {
 				t.Fatalf("Apply: err %v, want invalid argument", res.Err)
 			}
