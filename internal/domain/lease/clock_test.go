@@ -69,12 +69,12 @@ func TestLessor_ClockJumps(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.advance(1500 * time.Millisecond)
-		waitFor(t, func() bool { return !e.exists("k") })
+		e.eventually(func() bool { return !e.exists("k") })
 		if rem, _, err := e.lessor.Remaining(id2); err != nil || rem != 4 {
 			t.Fatalf("remaining of a lease renewed after the step: %d %v, want 4", rem, err)
 		}
 		e.advance(4 * time.Second)
-		waitFor(t, func() bool { return !e.exists("k2") })
+		e.eventually(func() bool { return !e.exists("k2") })
 	})
 	// A step forward counts as time passed, as after a pause: a lease with
 	// less than the step left expires at once (etcd does the same).
@@ -85,7 +85,7 @@ func TestLessor_ClockJumps(t *testing.T) {
 		e.put("k", id)
 		clock.Jump(10 * time.Second)
 		e.advance(time.Millisecond) // the lessor's next check
-		waitFor(t, func() bool { return !e.exists("k") })
+		e.eventually(func() bool { return !e.exists("k") })
 		// A lease granted after the step counts from its grant.
 		id2 := e.grant(5)
 		e.put("k2", id2)
@@ -94,6 +94,6 @@ func TestLessor_ClockJumps(t *testing.T) {
 			t.Fatal("a lease granted after the step expired before its TTL")
 		}
 		e.advance(1500 * time.Millisecond)
-		waitFor(t, func() bool { return !e.exists("k2") })
+		e.eventually(func() bool { return !e.exists("k2") })
 	})
 }
