@@ -18,7 +18,8 @@ import (
 // the defaults.
 type Config struct {
 	// Endpoints are the client URLs of the cluster's members, for example
-	// "http://10.0.0.1:2379" ("host:port" means "http://host:port").
+	// "http://10.0.0.1:2379" ("host:port" means "http://host:port", or
+	// "https://host:port" when TLS is set).
 	// Any member serves any request; the client sends its requests to one
 	// of them and moves on to the next when that one fails.
 	Endpoints []string
@@ -27,7 +28,10 @@ type Config struct {
 	// and dials with DialTimeout. A custom client should not set a
 	// Timeout: watches and lock waits are long-lived requests.
 	HTTPClient *http.Client
-	// TLS configures https endpoints when HTTPClient is nil.
+	// TLS configures https endpoints when HTTPClient is nil: the CAs that
+	// sign the members' certificates and, for clusters with
+	// --client-cert-auth, the client certificate. NewTLSConfig builds it
+	// from PEM files.
 	TLS *tls.Config
 	// DialTimeout bounds the connection of the default HTTPClient (default
 	// 5s).
@@ -86,7 +90,11 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg}
 	for _, ep := range cfg.Endpoints {
 		if !strings.Contains(ep, "://") {
-			ep = "http://" + ep
+			if cfg.TLS != nil {
+				ep = "https://" + ep
+			} else {
+				ep = "http://" + ep
+			}
 		}
 		u, err := url.Parse(strings.TrimRight(ep, "/"))
 		if err != nil {

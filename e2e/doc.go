@@ -50,6 +50,14 @@
 // choices, CAIRN_PAUSE_TARGET=leader|random|mixed chooses whom to freeze,
 // and pause-runs.sh runs it over many seeds, optionally under CPU load.
 //
+// tls_test.go runs three members with TLS and client certificate
+// authentication on the client URLs and the peer port (certificates of
+// package internal/testutil/testcerts), checks that plain HTTP, a missing
+// client certificate and one of another CA are refused, and kills the
+// leader with SIGKILL while clients write: no acknowledged write is lost,
+// and the killed member catches up over peer TLS. A bad TLS file stops a
+// server at once with an error that names the flag and the file.
+//
 // faults_test.go uses the failpoints of the test build (the server is
 // built with -tags failpoints; failpoint_test.go arms them through each
 // member's control API): it stalls the disk of the leader, then of a

@@ -154,7 +154,7 @@ type member struct {
 	t         testing.TB
 	name      string
 	args      []string // the same command line for every start
-	clientURL string   // http://127.0.0.1:port
+	clientURL string   // http://127.0.0.1:port (https:// with TLS)
 	dataDir   string
 	logPath   string
 	hc        *http.Client
@@ -421,12 +421,20 @@ type cluster struct {
 // is appended to every member's command line.
 func newCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, hc: newHTTPClient(t)}
+	return newClusterOf(t, n, "http", newHTTPClient(t), func(string) []string { return extra })
+}
+
+// newClusterOf is newCluster with client and peer URLs of scheme (http or
+// https), the test's HTTP client hc, and flags(name) appended to the
+// command line of member name.
+func newClusterOf(t testing.TB, n int, scheme string, hc *http.Client, flags func(name string) []string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, hc: hc}
 	clientPorts, peerURLs := make([]int, n), make([]string, n)
 	initial := make([]string, n)
 	for i := range n {
 		clientPorts[i] = freePort(t)
-		peerURLs[i] = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		peerURLs[i] = fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t))
 		initial[i] = fmt.Sprintf("n%d=%s", i+1, peerURLs[i])
 	}
 	for i := range n {
@@ -435,7 +443,7 @@ func newCluster(t testing.TB, n int, extra ...string) *cluster {
 		args := []string{
 			"--name", name,
 			"--data-dir", dataDir,
-			"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", clientPorts[i]),
+			"--listen-client-urls", fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPorts[i]),
 			"--listen-peer-urls", peerURLs[i],
 			"--initial-cluster", strings.Join(initial, ","),
 			"--log-level", logLevel(),
@@ -443,8 +451,9 @@ func newCluster(t testing.TB, n int, extra ...string) *cluster {
 			"--election-timeout", "500",
 			"--heartbeat-interval", "50",
 		}
-		args = append(args, extra...)
+		args = append(args, flags(name)...)
 		m := newMember(t, c.hc, name, clientPorts[i], args)
+		m.clientURL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, clientPorts[i])
 		m.dataDir = dataDir
 		c.members = append(c.members, m)
 	}

@@ -134,6 +134,13 @@ func (g *fuzzGen) gen(op *fuzzOp, pMutate float64) *fuzzReq {
 		switch p.Value.Name {
 		case "id":
 			v = fmt.Sprint(g.leaseID())
+		case "name", "role":
+			if strings.HasPrefix(op.path, "/v1/auth/") {
+				// A user or role name: one path segment.
+				v = "fz" + g.word()
+				break
+			}
+			fallthrough
 		default: // key, name: greedy
 			g.name = g.key()
 			v = escapeKey(g.name)
@@ -479,7 +486,7 @@ func (g *fuzzGen) mutate(r *fuzzReq, doc *any, addMember bool) {
 		}
 		r.query += s
 	}
-	greedy := strings.Contains(r.op.path, "{key}") || strings.Contains(r.op.path, "{name}")
+	greedy := (strings.Contains(r.op.path, "{key}") || strings.Contains(r.op.path, "{name}")) && !strings.HasPrefix(r.op.path, "/v1/auth/")
 	var ss []fuzzSlot
 	if *doc != nil {
 		ss = slots(*doc, nil)

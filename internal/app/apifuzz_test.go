@@ -324,7 +324,7 @@ func (f *apiFuzzer) validate(r *fuzzReq, res *apiResult, what string) {
 		f.note("no_route_in_document", "%s: %v", what, err)
 		return
 	}
-	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, AuthenticationFunc: sentCredentials}
 	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: opts}
 	reqErr := openapi3filter.ValidateRequest(context.Background(), in)
 	switch {

@@ -23,14 +23,17 @@ import (
 
 	boltadapter "github.com/cairnkv/cairn/internal/adapters/bolt"
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
+	"github.com/cairnkv/cairn/internal/adapters/password"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/election"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/lock"
 	"github.com/cairnkv/cairn/internal/domain/watch"
 	"github.com/cairnkv/cairn/internal/failpoint"
+	"github.com/cairnkv/cairn/internal/ports"
 )
 
 // Version is the server's version, reported by /v1/status.
@@ -44,12 +47,14 @@ type App struct {
 	backend   *boltadapter.Backend
 	hub       *watch.Hub
 	lessor    *lease.Lessor
+	authStore *auth.Store
 	runCancel context.CancelFunc
 	runDone   chan struct{}
 	node      *raftadapter.Node
 	listeners []net.Listener
 	servers   []*http.Server
 	clientURL string
+	tls       memberTLS
 
 	failpoints *failpoint.Server // nil unless a failpoints build asked for it
 
@@ -63,7 +68,11 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	tlsc, err := loadTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry(), tls: tlsc}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exportRaftMetrics(a.registry, log)
 
@@ -76,10 +85,10 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			a.closeListeners()
 			return nil, fmt.Errorf("listen on %s: %w", addr, err)
 		}
-		a.listeners = append(a.listeners, ln)
+		a.listeners = append(a.listeners, tlsc.listener(cfg.ListenClientURLs[i], ln))
 		if i < len(advertised) && strings.HasSuffix(advertised[i], ":0") {
 			advertised = append([]string(nil), advertised...)
-			advertised[i] = "http://" + ln.Addr().String()
+			advertised[i] = advertisedURL(advertised[i], ln)
 		}
 	}
 	if len(advertised) > 0 {
@@ -99,7 +108,26 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 
 	// The watch hub starts at the store's revision; the apply path feeds it.
 	a.hub = watch.NewHub(watch.HubConfig{MaxWatchers: cfg.MaxWatchers}, backend.Stats().Rev)
+	// The auth checks read a compiled copy of the replicated auth state,
+	// compiled again whenever an applied entry or a snapshot changes it.
+	a.authStore = auth.NewStore(backend.AuthState)
+	if err := a.authStore.Reload(); err != nil {
+		backend.Close()
+		a.closeListeners()
+		return nil, err
+	}
 
+	// The lessor proposes expiries only as leader, never forwarded: a member
+	// that just lost leadership must not act on stale deadlines. It exists
+	// before the node, whose leadership callbacks (promote) may come before
+	// New returns.
+	a.lessor = lease.NewLessor(lease.Config{
+		MinTTL:         MinLeaseTTL(cfg.ElectionTimeout),
+		Extend:         cfg.ElectionTimeout,
+		ProposeTimeout: cfg.RequestTimeout,
+	}, newClock(), leaderProposer{a}, backend, func(err error) {
+		log.Warn().Err(err).Str("component", "lease").Msg("lessor")
+	})
 	peers := make([]raftadapter.Peer, len(cfg.InitialCluster))
 	for i, p := range cfg.InitialCluster {
 		peers[i] = raftadapter.Peer{Name: p.Name, PeerURL: p.URL}
@@ -123,8 +151,10 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Version:           Version,
 		OnCommit:          a.hub.Publish,
 		OnRestore:         a.hub.Reset,
+		OnAuthChange:      a.reloadAuth,
 		OnLeader:          a.promote,
 		OnFollower:        a.demote,
+		PeerTLS:           tlsc.peer,
 	}, backend)
 	if err != nil {
 		backend.Close()
@@ -133,15 +163,11 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	a.node = node
 
-	// The lessor proposes expiries only as leader, never forwarded: a member
-	// that just lost leadership must not act on stale deadlines.
-	a.lessor = lease.NewLessor(lease.Config{
-		MinTTL:         MinLeaseTTL(cfg.ElectionTimeout),
-		Extend:         cfg.ElectionTimeout,
-		ProposeTimeout: cfg.RequestTimeout,
-	}, newClock(), leaderProposer{node}, backend, func(err error) {
-		log.Warn().Err(err).Str("component", "lease").Msg("lessor")
-	})
+	svcs, err := services(cfg, a, node, backend)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	api := httpadapter.New(httpadapter.Config{
 		MaxRequestBytes: cfg.MaxRequestBytes,
 		Logger:          log.With().Str("component", "http").Logger(),
@@ -149,14 +175,14 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Gatherer:        a.registry,
 		MaxWatchEvents:  cfg.MaxWatchEvents,
 		WatchHeartbeat:  cfg.WatchHeartbeat,
-	}, services(cfg, a, node, backend))
+	}, svcs)
 	node.ServePeerHTTP(api.PeerHandler()) // the members' calls: on the peer port, to members only
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          nil,
+			ErrorLog:          httpErrorLog(log.With().Str("component", "http").Logger()),
 		})
 	}
 	if a.failpoints, err = a.startFailpoints(); err != nil {
@@ -229,10 +255,6 @@ func (a *App) Run(ctx context.Context) error {
 	return runErr
 }
 
-// joinClient bounds each attempt to join, so that a member that accepts
-// the connection and never answers cannot stall the retries.
-var joinClient = &http.Client{Timeout: 10 * time.Second}
-
 // join asks a running cluster, through the member at cfg.Join, to add this
 // member, retrying until it answers or ctx ends. A member that is already
 // in the cluster is left alone.
@@ -244,6 +266,11 @@ func (a *App) join(ctx context.Context) error {
 		"name": a.cfg.Name, "peer_addr": a.cfg.InitialAdvertisePeerURL, "client_urls": []string{a.clientURL},
 	})
 	url := strings.TrimSuffix(a.cfg.Join, "/") + "/v1/cluster/members"
+	// Each attempt is bounded, so that a member that accepts the
+	// connection and never answers cannot stall the retries; with an
+	// https:// URL it uses the client TLS files.
+	joinClient := a.tls.joinClient()
+	defer joinClient.CloseIdleConnections()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -251,6 +278,9 @@ func (a *App) join(ctx context.Context) error {
 			return fmt.Errorf("--join: %w", err)
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if name, password, ok := strings.Cut(a.cfg.JoinUser, ":"); ok {
+			req.SetBasicAuth(name, password)
+		}
 		resp, err := joinClient.Do(req)
 		if err == nil {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -259,7 +289,7 @@ func (a *App) join(ctx context.Context) error {
 				a.log.Info().Str("via", a.cfg.Join).Msg("joined the cluster")
 				return nil
 			}
-			if resp.StatusCode/100 == 4 {
+			if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests {
 				return fmt.Errorf("--join %s refused: %s", a.cfg.Join, strings.TrimSpace(string(msg)))
 			}
 			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
@@ -325,11 +355,17 @@ func (a *App) closeListeners() {
 }
 
 // services builds the domain services over the node and the store.
-func services(cfg Config, a *App, node *raftadapter.Node, backend *boltadapter.Backend) httpadapter.Services {
+func services(cfg Config, a *App, node *raftadapter.Node, backend *boltadapter.Backend) (httpadapter.Services, error) {
 	kvs := kv.New(node, backend)
 	watches := watch.New(watch.Config{MaxEvents: cfg.MaxWatchEvents}, a.hub, backend, node)
 	leases := lease.NewService(a.lessor, node, backend)
 	q := lock.NewQueue(kvs, watches, leases)
+	// Token expiry is wall-clock time: a token says when it expires.
+	auths, err := auth.NewService(auth.Config{TokenTTL: cfg.AuthTokenTTL}, a.authStore, node,
+		password.Bcrypt{Cost: cfg.BcryptCost}, ports.SystemClock{})
+	if err != nil {
+		return httpadapter.Services{}, err
+	}
 	return httpadapter.Services{
 		KV:       kvs,
 		Cluster:  node,
@@ -338,6 +374,16 @@ func services(cfg Config, a *App, node *raftadapter.Node, backend *boltadapter.B
 		Lease:    leases,
 		Lock:     lock.New(q),
 		Election: election.New(q, kvs, watches),
+		Auth:     auths,
+	}, nil
+}
+
+// reloadAuth compiles the auth state again after an applied change. A
+// failure to read it is a failure of the store: the checks would go on
+// with the previous state, so it is logged as an error.
+func (a *App) reloadAuth() {
+	if err := a.authStore.Reload(); err != nil {
+		a.log.Error().Err(err).Msg("auth state could not be reloaded; permission checks use the previous state")
 	}
 }
 
@@ -352,16 +398,20 @@ func (a *App) promote() {
 // demote stops the lessor: this member no longer leads.
 func (a *App) demote() { a.lessor.Demote() }
 
-// leaderProposer proposes only while this member leads.
-type leaderProposer struct{ n *raftadapter.Node }
+// leaderProposer proposes only while this member leads. It reaches the
+// node through the App: the lessor is made before the node, and calls it
+// only from its Run loop and the API's handlers, which start after New.
+type leaderProposer struct{ a *App }
 
 func (p leaderProposer) Propose(ctx context.Context, cmd domain.Command) (domain.Result, error) {
-	return p.n.ProposeAsLeader(ctx, cmd)
+	return p.a.node.ProposeAsLeader(ctx, cmd)
 }
 
 // ReadBarrier confirms that this member still leads (the lessor's renewals
 // count only then); it never asks another member.
-func (p leaderProposer) ReadBarrier(ctx context.Context) error { return p.n.LeaderReadBarrier(ctx) }
+func (p leaderProposer) ReadBarrier(ctx context.Context) error {
+	return p.a.node.LeaderReadBarrier(ctx)
+}
 
 // MinLeaseTTL is the shortest lease, in seconds, for an election timeout:
 // one and a half election timeouts, rounded up, at least 1 (etcd's rule),

@@ -19,6 +19,7 @@ type Config struct {
 	InitialCluster          []Peer        // --initial-cluster "n1=http://127.0.0.1:2380,n2=...", default: this member alone
 	InitialClusterState     string        // --initial-cluster-state new|existing, default new
 	Join                    string        // --join http://HOST:2379 (a client URL of a running member), default none
+	JoinUser                string        // --join-user name:password, sent as HTTP Basic with --join, default none
 	LogLevel                string        // --log-level debug|info|warn|error, default info
 	LogFormat               string        // --log-format json|console, default "" = auto (see LogFormatFor)
 	MaxRequestBytes         int64         // --max-request-bytes, default 1.5 MiB
@@ -31,7 +32,26 @@ type Config struct {
 	MaxWatchEvents          int           // --max-watch-events, default 1000: events per watch message
 	WatchHeartbeat          time.Duration // --watch-heartbeat-interval as a Go duration, default 10s
 	CorruptCheckInterval    time.Duration // --corrupt-check-interval as a Go duration, default 5m, 0 = never (also checked once at start)
+	AuthTokenTTL            time.Duration // --auth-token-ttl in seconds, default 300
+	BcryptCost              int           // --bcrypt-cost, default 10
 	ConfigFile              string        // --config-file (or CAIRN_CONFIG_FILE), default none
+
+	// TLS for the clients (https:// client URLs), with etcd's flag names.
+	// The certificate and key also authenticate this member where it is a
+	// client of another member's client URL (--join); the CA file is also
+	// what it verifies that member by. Files are reloaded when they change.
+	CertFile       string // --cert-file: the client URLs' certificate chain (PEM)
+	KeyFile        string // --key-file: its private key (PEM, unencrypted)
+	TrustedCAFile  string // --trusted-ca-file: CAs that sign client certificates (verified when given)
+	ClientCertAuth bool   // --client-cert-auth: require a client certificate signed by --trusted-ca-file
+
+	// TLS for the peer port (https:// peer URLs): Raft and every call
+	// between members. The certificate is presented on both ends, so it
+	// needs the serverAuth and clientAuth key usages.
+	PeerCertFile       string // --peer-cert-file: this member's peer certificate chain (PEM)
+	PeerKeyFile        string // --peer-key-file: its private key (PEM, unencrypted)
+	PeerTrustedCAFile  string // --peer-trusted-ca-file: CAs that sign the members' peer certificates
+	PeerClientCertAuth bool   // --peer-client-cert-auth: members must present a certificate signed by --peer-trusted-ca-file
 
 	// SnapshotInterval is how often Raft checks whether a snapshot is due
 	// (0: the Raft adapter's default). It has no flag: tests shorten it.
@@ -73,6 +93,8 @@ func Defaults() Config {
 		MaxWatchEvents:       1000,
 		WatchHeartbeat:       10 * time.Second,
 		CorruptCheckInterval: 5 * time.Minute,
+		AuthTokenTTL:         300 * time.Second,
+		BcryptCost:           10,
 	}
 }
 
@@ -117,12 +139,35 @@ func (c Config) ClientAddrs() []string {
 	return addrs
 }
 
+// ClientTLS reports whether a listen client URL is https://. Call it on a
+// valid Config.
+func (c Config) ClientTLS() bool {
+	for _, u := range c.ListenClientURLs {
+		if urlScheme(u) == "https" {
+			return true
+		}
+	}
+	return false
+}
+
+// PeerTLS reports whether the peer URLs are https://: the peer port, and
+// every member's, speaks TLS. Call it on a valid Config.
+func (c Config) PeerTLS() bool { return urlScheme(c.ListenPeerURL) == "https" }
+
 // PeerAddr returns the host:port of the listen peer URL. Call it on a valid Config.
 func (c Config) PeerAddr() string { return urlHost(c.ListenPeerURL) }
 
 // AdvertisePeerAddr returns the host:port of the advertised peer URL, the
 // address Raft announces. Call it on a valid Config.
 func (c Config) AdvertisePeerAddr() string { return urlHost(c.InitialAdvertisePeerURL) }
+
+func urlScheme(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme
+}
 
 func urlHost(s string) string {
 	u, err := url.Parse(s)

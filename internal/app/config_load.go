@@ -14,66 +14,101 @@ import (
 )
 
 // An option is one setting: its flag name (also its YAML key and, upper-cased
-// with '_' for '-' after "CAIRN_", its environment variable), whether it takes
-// a list, and how a raw string value is stored into a Config.
+// with '_' for '-' after "CAIRN_", its environment variable), the kind of
+// value it takes, and how a raw string value is stored into a Config.
 type option struct {
 	name  string
-	list  bool
+	kind  optionKind
 	def   string
 	usage string
 	set   func(c *Config, v string) error
 }
 
+// optionKind is the kind of value an option takes.
+type optionKind int
+
+const (
+	single  optionKind = iota // one value
+	list                      // a comma-separated list, or a YAML list
+	boolean                   // true or false; the bare flag (--client-cert-auth) means true
+)
+
 var options = []option{
-	{"name", false, "default", "this member's `name`, unique in the cluster",
+	{"name", single, "default", "this member's `name`, unique in the cluster",
 		func(c *Config, v string) error { c.Name = v; return nil }},
-	{"data-dir", false, "./<name>.cairn", "`dir`ectory for the Raft log, snapshots and the MVCC store",
+	{"data-dir", single, "./<name>.cairn", "`dir`ectory for the Raft log, snapshots and the MVCC store",
 		func(c *Config, v string) error { c.DataDir = v; return nil }},
-	{"listen-client-urls", true, "http://127.0.0.1:2379", "comma-separated `urls` where the API listens",
+	{"listen-client-urls", list, "http://127.0.0.1:2379", "comma-separated `urls` where the API listens",
 		func(c *Config, v string) error { c.ListenClientURLs = splitList(v); return nil }},
-	{"advertise-client-urls", true, "the listen client URLs", "comma-separated client `urls` told to other members and clients",
+	{"advertise-client-urls", list, "the listen client URLs", "comma-separated client `urls` told to other members and clients",
 		func(c *Config, v string) error { c.AdvertiseClientURLs = splitList(v); return nil }},
-	{"listen-peer-urls", false, "http://127.0.0.1:2380", "the `url` the peer port listens on: Raft and the members' calls to each other (exactly one)",
+	{"listen-peer-urls", single, "http://127.0.0.1:2380", "the `url` the peer port listens on: Raft and the members' calls to each other (exactly one)",
 		func(c *Config, v string) error { c.ListenPeerURL = v; return nil }},
-	{"initial-advertise-peer-urls", false, "the listen peer URL", "the peer `url` the other members dial (exactly one)",
+	{"initial-advertise-peer-urls", single, "the listen peer URL", "the peer `url` the other members dial (exactly one)",
 		func(c *Config, v string) error { c.InitialAdvertisePeerURL = v; return nil }},
-	{"initial-cluster", true, "this member alone", "`name=url,...` pairs for a static first start, e.g. n1=http://127.0.0.1:2380,n2=...",
+	{"initial-cluster", list, "this member alone", "`name=url,...` pairs for a static first start, e.g. n1=http://127.0.0.1:2380,n2=...",
 		setInitialCluster},
-	{"initial-cluster-state", false, "new", "`state`: new, or existing to start a member already added to a running cluster",
+	{"initial-cluster-state", single, "new", "`state`: new, or existing to start a member already added to a running cluster",
 		func(c *Config, v string) error { c.InitialClusterState = strings.ToLower(v); return nil }},
-	{"join", false, "none", "client `url` of a running member (http://HOST:2379) to ask to add this one",
+	{"join", single, "none", "client `url` of a running member (http://HOST:2379) to ask to add this one",
 		func(c *Config, v string) error { c.Join = v; return nil }},
-	{"log-level", false, "info", "`level`: debug, info, warn or error",
+	{"join-user", single, "none", "`name:password` of a root user, sent with --join to a cluster with auth enabled (prefer CAIRN_JOIN_USER: flags show in the process list)",
+		func(c *Config, v string) error { c.JoinUser = v; return nil }},
+	{"log-level", single, "info", "`level`: debug, info, warn or error",
 		func(c *Config, v string) error { c.LogLevel = strings.ToLower(v); return nil }},
-	{"log-format", false, "console on a terminal, else json", "`format`: json or console",
+	{"log-format", single, "console on a terminal, else json", "`format`: json or console",
 		func(c *Config, v string) error { c.LogFormat = strings.ToLower(v); return nil }},
-	{"max-request-bytes", false, "1572864", "largest accepted request body in `bytes`",
+	{"max-request-bytes", single, "1572864", "largest accepted request body in `bytes`",
 		func(c *Config, v string) (err error) {
 			c.MaxRequestBytes, err = strconv.ParseInt(v, 10, 64)
 			return numErr(err)
 		}},
-	{"heartbeat-interval", false, "100", "Raft heartbeat interval in milliseconds (`ms`)",
+	{"heartbeat-interval", single, "100", "Raft heartbeat interval in milliseconds (`ms`)",
 		func(c *Config, v string) (err error) { c.HeartbeatInterval, err = parseMillis(v); return err }},
-	{"election-timeout", false, "1000", "Raft election timeout in milliseconds (`ms`)",
+	{"election-timeout", single, "1000", "Raft election timeout in milliseconds (`ms`)",
 		func(c *Config, v string) (err error) { c.ElectionTimeout, err = parseMillis(v); return err }},
-	{"request-timeout", false, "5s", "how long a request waits for Raft before 504 (Go `duration`)",
+	{"request-timeout", single, "5s", "how long a request waits for Raft before 504 (Go `duration`)",
 		func(c *Config, v string) (err error) { c.RequestTimeout, err = parseDuration(v); return err }},
-	{"snapshot-count", false, "10000", "Raft `entries` between snapshots",
+	{"snapshot-count", single, "10000", "Raft `entries` between snapshots",
 		func(c *Config, v string) (err error) {
 			c.SnapshotCount, err = strconv.ParseUint(v, 10, 64)
 			return numErr(err)
 		}},
-	{"shutdown-timeout", false, "10s", "how long a graceful shutdown may take (Go `duration`)",
+	{"shutdown-timeout", single, "10s", "how long a graceful shutdown may take (Go `duration`)",
 		func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDuration(v); return err }},
-	{"max-watchers", false, "10000", "most open watchers (SSE streams and long polls) on this member",
+	{"max-watchers", single, "10000", "most open watchers (SSE streams and long polls) on this member",
 		func(c *Config, v string) (err error) { c.MaxWatchers, err = strconv.Atoi(v); return numErr(err) }},
-	{"max-watch-events", false, "1000", "most events in one watch message (a larger revision is split)",
+	{"max-watch-events", single, "1000", "most events in one watch message (a larger revision is split)",
 		func(c *Config, v string) (err error) { c.MaxWatchEvents, err = strconv.Atoi(v); return numErr(err) }},
-	{"watch-heartbeat-interval", false, "10s", "how often an idle watch stream gets a heartbeat or progress event (Go `duration`)",
+	{"watch-heartbeat-interval", single, "10s", "how often an idle watch stream gets a heartbeat or progress event (Go `duration`)",
 		func(c *Config, v string) (err error) { c.WatchHeartbeat, err = parseDuration(v); return err }},
-	{"corrupt-check-interval", false, "5m", "how often a follower compares its store's hash with the leader's, besides once after its start; a difference is logged as an error (Go `duration`, 0: never)",
+	{"corrupt-check-interval", single, "5m", "how often a follower compares its store's hash with the leader's, besides once after its start; a difference is logged as an error (Go `duration`, 0: never)",
 		func(c *Config, v string) (err error) { c.CorruptCheckInterval, err = parseDuration(v); return err }},
-	{"config-file", false, "none", "YAML `file` whose keys are these flag names",
+	{"auth-token-ttl", single, "300", "how long a token from /v1/auth/authenticate is valid, in `seconds`",
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.AuthTokenTTL = time.Duration(n) * time.Second
+			return numErr(err)
+		}},
+	{"bcrypt-cost", single, "10", "bcrypt's work factor for the users' password hashes (4 to 31; each step doubles the work)",
+		func(c *Config, v string) (err error) { c.BcryptCost, err = strconv.Atoi(v); return numErr(err) }},
+	{"cert-file", single, "none", "certificate `file` (PEM) of the https:// client URLs",
+		func(c *Config, v string) error { c.CertFile = v; return nil }},
+	{"key-file", single, "none", "private key `file` (PEM) of --cert-file",
+		func(c *Config, v string) error { c.KeyFile = v; return nil }},
+	{"trusted-ca-file", single, "none", "CA `file` (PEM) that signs client certificates; a client certificate is verified when given",
+		func(c *Config, v string) error { c.TrustedCAFile = v; return nil }},
+	{"client-cert-auth", boolean, "false", "require a client certificate signed by --trusted-ca-file",
+		setBool(func(c *Config, b bool) { c.ClientCertAuth = b })},
+	{"peer-cert-file", single, "none", "certificate `file` (PEM) of the https:// peer port, also presented to the other members",
+		func(c *Config, v string) error { c.PeerCertFile = v; return nil }},
+	{"peer-key-file", single, "none", "private key `file` (PEM) of --peer-cert-file",
+		func(c *Config, v string) error { c.PeerKeyFile = v; return nil }},
+	{"peer-trusted-ca-file", single, "none", "CA `file` (PEM) that signs the members' peer certificates",
+		func(c *Config, v string) error { c.PeerTrustedCAFile = v; return nil }},
+	{"peer-client-cert-auth", boolean, "false", "require members to present a peer certificate signed by --peer-trusted-ca-file",
+		setBool(func(c *Config, b bool) { c.PeerClientCertAuth = b })},
+	{"config-file", single, "none", "YAML `file` whose keys are these flag names",
 		func(c *Config, v string) error { c.ConfigFile = v; return nil }},
 }
 
@@ -101,6 +136,17 @@ func setInitialCluster(c *Config, v string) error {
 		c.InitialCluster = append(c.InitialCluster, Peer{Name: strings.TrimSpace(name), URL: strings.TrimSpace(u)})
 	}
 	return nil
+}
+
+func setBool(set func(c *Config, b bool)) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is neither true nor false", v)
+		}
+		set(c, b)
+		return nil
+	}
 }
 
 func numErr(err error) error {
@@ -195,19 +241,24 @@ func apply(c *Config, vals map[string]string, where func(name string) string) er
 
 // rawFlag records the raw string given for a flag; conversion happens in apply.
 type rawFlag struct {
-	name string
-	vals map[string]string
+	name    string
+	boolean bool
+	vals    map[string]string
 }
 
 func (f rawFlag) String() string     { return "" }
 func (f rawFlag) Set(v string) error { f.vals[f.name] = v; return nil }
+
+// IsBoolFlag lets a boolean flag stand alone (--client-cert-auth), as the
+// flag package calls it.
+func (f rawFlag) IsBoolFlag() bool { return f.boolean }
 
 func parseFlags(args []string, out io.Writer) (map[string]string, error) {
 	vals := map[string]string{}
 	fs := flag.NewFlagSet("cairn", flag.ContinueOnError)
 	fs.SetOutput(out)
 	for _, o := range options {
-		fs.Var(rawFlag{o.name, vals}, o.name, o.usage+" (default "+o.def+")")
+		fs.Var(rawFlag{name: o.name, boolean: o.kind == boolean, vals: vals}, o.name, o.usage+" (default "+o.def+")")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: cairn [flags]\n\n"+
@@ -294,7 +345,7 @@ func yamlValue(v *yaml.Node, o option) (string, error) {
 			return "", nil
 		}
 		return v.Value, nil
-	case v.Kind == yaml.SequenceNode && o.list:
+	case v.Kind == yaml.SequenceNode && o.kind == list:
 		items := make([]string, 0, len(v.Content))
 		for _, it := range v.Content {
 			if it.Kind != yaml.ScalarNode {
@@ -309,7 +360,7 @@ func yamlValue(v *yaml.Node, o option) (string, error) {
 			items = append(items, v.Content[i].Value+"="+v.Content[i+1].Value)
 		}
 		return strings.Join(items, ","), nil
-	case o.list:
+	case o.kind == list:
 		return "", errors.New("expected a string or a list")
 	default:
 		return "", errors.New("expected a single value")

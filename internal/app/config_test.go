@@ -54,6 +54,8 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		MaxWatchEvents:          1000,
 		WatchHeartbeat:          10 * time.Second,
 		CorruptCheckInterval:    5 * time.Minute,
+		AuthTokenTTL:            5 * time.Minute,
+		BcryptCost:              10,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
@@ -136,6 +138,8 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		MaxWatchEvents:          9,
 		WatchHeartbeat:          4 * time.Second,
 		CorruptCheckInterval:    90 * time.Second,
+		AuthTokenTTL:            time.Minute,
+		BcryptCost:              12,
 	}
 	flags := []string{
 		"--name=n1", "--data-dir=/var/lib/cairn",
@@ -147,7 +151,7 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		"--max-request-bytes=4096", "--heartbeat-interval=50", "--election-timeout=500ms",
 		"--request-timeout=2s", "--snapshot-count=42", "--shutdown-timeout=3s",
 		"--max-watchers=7", "--max-watch-events=9", "--watch-heartbeat-interval=4s",
-		"--corrupt-check-interval=1m30s",
+		"--corrupt-check-interval=1m30s", "--auth-token-ttl=60", "--bcrypt-cost=12",
 	}
 	var environ []string
 	var yaml strings.Builder
@@ -353,10 +357,10 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "EmptyDataDir", modify: func(c *Config) { c.DataDir = "" }, want: "--data-dir: must not be empty"},
 		{name: "NoClientURL", modify: func(c *Config) { c.ListenClientURLs = nil }, want: "--listen-client-urls: needs at least one URL"},
 		{name: "NoAdvertiseURL", modify: func(c *Config) { c.AdvertiseClientURLs = nil }, want: "--advertise-client-urls: needs at least one URL"},
-		{name: "HTTPS", modify: func(c *Config) { c.ListenClientURLs = []string{"https://127.0.0.1:2379"} },
-			want: `--listen-client-urls: "https://127.0.0.1:2379": TLS is not supported yet`},
 		{name: "OtherScheme", modify: func(c *Config) { c.ListenPeerURL = "tcp://127.0.0.1:2380" },
-			want: `--listen-peer-urls: "tcp://127.0.0.1:2380": must start with http://`},
+			want: `--listen-peer-urls: "tcp://127.0.0.1:2380": must start with http:// or https://`},
+		{name: "HTTPSNoPort", modify: func(c *Config) { c.Join = "https://127.0.0.1" },
+			want: `--join: "https://127.0.0.1": must be https://host:port`},
 		{name: "NoPort", modify: func(c *Config) { c.ListenPeerURL = "http://127.0.0.1" },
 			want: `--listen-peer-urls: "http://127.0.0.1": must be http://host:port`},
 		{name: "NoScheme", modify: func(c *Config) { c.ListenPeerURL = "127.0.0.1:2380" }, want: `--listen-peer-urls: "127.0.0.1:2380"`},
@@ -366,8 +370,8 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "AdvertiseUnspecified", modify: func(c *Config) { c.AdvertiseClientURLs = []string{"http://0.0.0.0:2379"} },
 			want: "0.0.0.0 is where to listen, not an address others can reach"},
 		{name: "ListenUnspecifiedOK", modify: func(c *Config) { c.ListenClientURLs = []string{"http://0.0.0.0:2379"} }},
-		{name: "BadAdvertisePeer", modify: func(c *Config) { c.InitialAdvertisePeerURL = "https://127.0.0.1:2380" },
-			want: "--initial-advertise-peer-urls: \"https://127.0.0.1:2380\": TLS is not supported yet"},
+		{name: "BadAdvertisePeer", modify: func(c *Config) { c.InitialAdvertisePeerURL = "http://127.0.0.1:2380/raft" },
+			want: "--initial-advertise-peer-urls: \"http://127.0.0.1:2380/raft\": must be http://host:port with nothing after the port"},
 		{name: "MemberNotListed", modify: func(c *Config) { c.Name = "n4" }, want: `--initial-cluster: member "n4" is not listed`},
 		{name: "MemberURLMismatch", modify: func(c *Config) { c.InitialCluster[0].URL = "http://127.0.0.1:12380" },
 			want: `--initial-cluster: member "default" has URL "http://127.0.0.1:12380" but --initial-advertise-peer-urls is "http://127.0.0.1:2380"`},
@@ -385,8 +389,8 @@ func TestConfig_Validate(t *testing.T) {
 			c.InitialCluster = append(c.InitialCluster, Peer{"", "http://127.0.0.1:12380"})
 		}, want: `--initial-cluster: member with URL "http://127.0.0.1:12380" has no name`},
 		{name: "BadMemberURL", modify: func(c *Config) {
-			c.InitialCluster = append(c.InitialCluster, Peer{"n2", "https://127.0.0.1:12380"})
-		}, want: `--initial-cluster: "https://127.0.0.1:12380": TLS is not supported yet`},
+			c.InitialCluster = append(c.InitialCluster, Peer{"n2", "ftp://127.0.0.1:12380"})
+		}, want: `--initial-cluster: "ftp://127.0.0.1:12380": must start with http:// or https://`},
 		{name: "ClusterState", modify: func(c *Config) { c.InitialClusterState = "old" },
 			want: `--initial-cluster-state: "old" is neither new nor existing`},
 		{name: "JoinWithCluster", modify: func(c *Config) {
@@ -411,6 +415,12 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "ElectionFiveTimes", modify: func(c *Config) { c.ElectionTimeout = 500 * time.Millisecond }},
 		{name: "SnapshotCount", modify: func(c *Config) { c.SnapshotCount = 0 }, want: "--snapshot-count: must be greater than 0"},
 		{name: "CorruptCheckNever", modify: func(c *Config) { c.CorruptCheckInterval = 0 }},
+		{name: "JoinUserWithoutJoin", modify: func(c *Config) { c.JoinUser = "root:pw" }, want: "--join-user: applies with --join only"},
+		{name: "JoinUserWithoutPassword", modify: func(c *Config) { c.Join, c.JoinUser = "http://127.0.0.1:2379", "root" }, want: "--join-user: must be name:password"},
+		{name: "JoinUserBadName", modify: func(c *Config) { c.Join, c.JoinUser = "http://127.0.0.1:2379", "a/b:pw" }, want: "--join-user: user name"},
+		{name: "JoinUser", modify: func(c *Config) { c.Join, c.JoinUser = "http://127.0.0.1:2379", "root:p:w" }},
+		{name: "TokenTTLZero", modify: func(c *Config) { c.AuthTokenTTL = 0 }, want: "--auth-token-ttl: must be at least 1 second"},
+		{name: "BcryptCostLow", modify: func(c *Config) { c.BcryptCost = 3 }, want: "--bcrypt-cost: must be between 4 and 31"},
 		{name: "CorruptCheckNegative", modify: func(c *Config) { c.CorruptCheckInterval = -time.Second }, want: "--corrupt-check-interval: must be 0 (never) or positive"},
 	}
 	for _, tt := range tests {

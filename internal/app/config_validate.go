@@ -81,6 +81,19 @@ func (c Config) Validate() error {
 	if c.InitialClusterState != "new" && c.InitialClusterState != "existing" {
 		bad("initial-cluster-state", "%q is neither new nor existing", c.InitialClusterState)
 	}
+	if c.JoinUser != "" {
+		name, _, ok := strings.Cut(c.JoinUser, ":")
+		switch {
+		case c.Join == "":
+			bad("join-user", "applies with --join only")
+		case !ok:
+			bad("join-user", "must be name:password")
+		default:
+			if err := domain.ValidateAuthName("user", name); err != nil {
+				bad("join-user", "%v", err)
+			}
+		}
+	}
 	if c.Join != "" {
 		checkURL("join", c.Join, true)
 		if len(c.InitialCluster) > 1 {
@@ -134,29 +147,106 @@ func (c Config) Validate() error {
 	if c.SnapshotCount == 0 {
 		bad("snapshot-count", "must be greater than 0")
 	}
+	if c.AuthTokenTTL < time.Second {
+		bad("auth-token-ttl", "must be at least 1 second, got %v", c.AuthTokenTTL)
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		bad("bcrypt-cost", "must be between 4 and 31, got %d", c.BcryptCost)
+	}
+	c.validateClientTLS(bad)
+	c.validatePeerTLS(bad)
 	return errors.Join(errs...)
 }
 
-// checkURL accepts http://host:port with nothing after it. An advertised URL
-// must name a host others can dial, so 0.0.0.0 and [::] are refused.
+// validateClientTLS checks the client TLS flags against the client URLs.
+// Whether the files can be used is checked when they are loaded (New).
+func (c Config) validateClientTLS(bad func(flagName, format string, a ...any)) {
+	https := c.ClientTLS()
+	switch {
+	case https && c.CertFile == "":
+		bad("cert-file", "required: --listen-client-urls has an https:// URL")
+	case !https && c.CertFile != "":
+		bad("cert-file", "is set, and no --listen-client-urls is https://: give https:// URLs to serve TLS")
+	}
+	switch {
+	case https && c.KeyFile == "":
+		bad("key-file", "required: --listen-client-urls has an https:// URL")
+	case !https && c.KeyFile != "":
+		bad("key-file", "is set, and no --listen-client-urls is https://: give https:// URLs to serve TLS")
+	}
+	if c.ClientCertAuth {
+		if c.TrustedCAFile == "" {
+			bad("client-cert-auth", "needs --trusted-ca-file, the CAs that sign the client certificates")
+		}
+		if !https {
+			bad("client-cert-auth", "needs an https:// URL in --listen-client-urls: client certificates come with TLS")
+		}
+	}
+}
+
+// validatePeerTLS checks the peer TLS flags against the peer URLs. Every
+// member of a cluster has peer TLS, or none has: the peer URLs are all
+// https:// or all http://.
+func (c Config) validatePeerTLS(bad func(flagName, format string, a ...any)) {
+	want := urlScheme(c.ListenPeerURL)
+	if want != "http" && want != "https" {
+		return // reported by checkURL
+	}
+	mixed := func(flagName, u string) {
+		if s := urlScheme(u); (s == "http" || s == "https") && s != want {
+			bad(flagName, "%q is %s:// and --listen-peer-urls is %s://: every peer URL of a cluster is https:// (peer TLS) or every one is http://",
+				u, s, want)
+		}
+	}
+	mixed("initial-advertise-peer-urls", c.InitialAdvertisePeerURL)
+	for _, p := range c.InitialCluster {
+		mixed("initial-cluster", p.URL)
+	}
+	https := want == "https"
+	switch {
+	case https && c.PeerCertFile == "":
+		bad("peer-cert-file", "required: --listen-peer-urls is https://")
+	case !https && c.PeerCertFile != "":
+		bad("peer-cert-file", "is set, and --listen-peer-urls is http://: give https:// peer URLs for peer TLS")
+	}
+	switch {
+	case https && c.PeerKeyFile == "":
+		bad("peer-key-file", "required: --listen-peer-urls is https://")
+	case !https && c.PeerKeyFile != "":
+		bad("peer-key-file", "is set, and --listen-peer-urls is http://: give https:// peer URLs for peer TLS")
+	}
+	if !https && c.PeerTrustedCAFile != "" {
+		bad("peer-trusted-ca-file", "is set, and --listen-peer-urls is http://: give https:// peer URLs for peer TLS")
+	}
+	if c.PeerClientCertAuth {
+		if c.PeerTrustedCAFile == "" {
+			bad("peer-client-cert-auth", "needs --peer-trusted-ca-file, the CAs that sign the members' certificates")
+		}
+		if !https {
+			bad("peer-client-cert-auth", "needs https:// peer URLs: certificates come with TLS")
+		}
+	}
+}
+
+// checkURL accepts http://host:port and https://host:port with nothing
+// after the port. An advertised URL must name a host others can dial, so
+// 0.0.0.0 and [::] are refused.
 func checkURL(s string, advertised bool) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return errors.New("not a valid URL")
 	}
 	switch u.Scheme {
-	case "http":
-	case "https":
-		return errors.New("TLS is not supported yet; use http://")
+	case "http", "https":
 	default:
-		return errors.New("must start with http://")
+		return errors.New("must start with http:// or https://")
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must be http://host:port with nothing after the port")
+		return fmt.Errorf("must be %s://host:port with nothing after the port", u.Scheme)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
 	if err != nil || host == "" || port == "" {
-		return errors.New("must be http://host:port")
+		return fmt.Errorf("must be %s://host:port", u.Scheme)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)

@@ -3,6 +3,9 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,8 +28,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
+	"github.com/cairnkv/cairn/internal/adapters/password"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
+	"github.com/cairnkv/cairn/internal/ports"
 )
 
 // The tests in this file hold api/openapi.yaml and the server together: every
@@ -144,13 +150,20 @@ func specRouter(t *testing.T, doc *openapi3.T, ms []*member) routers.Router {
 func TestOpenAPI_Routes(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, httpadapter.Services{})
+	// The auth routes are served when there is an auth service; the
+	// service is not called while the routes are walked.
+	store := auth.NewStore(func() (domain.AuthState, error) { return domain.AuthState{}, nil })
+	auths, err := auth.NewService(auth.Config{}, store, nil, password.Bcrypt{Cost: 4}, ports.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpadapter.New(httpadapter.Config{Gatherer: prometheus.NewRegistry()}, httpadapter.Services{Auth: auths})
 	mux, ok := api.Handler().(chi.Routes)
 	if !ok {
 		t.Fatalf("the API handler is a %T, not a chi router", api.Handler())
 	}
 	served := map[string]bool{}
-	err := chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	err = chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if p := greedyPrefix(route); p != "" && route == p+"*" {
 			route = p + "*"
 		}
@@ -223,6 +236,8 @@ type apiCase struct {
 	contentType string
 	accept      string
 	headers     map[string]string // more request headers
+	client      *http.Client      // sends the request (default http.DefaultClient)
+	clientCert  string            // the common name of the TLS client certificate client presents
 	body        string
 	chunked     bool // send the body without a Content-Length
 	status      int
@@ -333,7 +348,11 @@ func send(t *testing.T, base string, c apiCase) *apiResult {
 	for k, v := range c.headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if c.client != nil {
+		client = c.client
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", c.method, c.target, err)
 	}
@@ -368,6 +387,15 @@ func runCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member,
 	} else {
 		res = send(t, base, c)
 	}
+	checkCase(t, doc, router, ms, c, res)
+	return res
+}
+
+// checkCase checks res, the answer to c, as runCase does: the status, the
+// error code, the request and the answer against the document.
+func checkCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member, c apiCase, res *apiResult) {
+	t.Helper()
+	base := ms[c.member].URL
 	if res.status != c.status {
 		t.Fatalf("%s %s: status %d, want %d; body %s", c.method, c.target, res.status, c.status, res.body)
 	}
@@ -393,25 +421,29 @@ func runCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member,
 	for k, v := range c.headers {
 		vreq.Header.Set(k, v)
 	}
+	if c.clientCert != "" {
+		vreq.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{Subject: pkix.Name{CommonName: c.clientCert}}}}
+	}
 	route, params, err := findRoute(router, vreq)
 	switch c.route {
 	case routeNoPath:
 		if !errors.Is(err, routers.ErrPathNotFound) {
 			t.Fatalf("%s %s: the document should not have this path (router: %v)", c.method, c.target, err)
 		}
-		return res
+		return
 	case routeNoMethod:
 		if !errors.Is(err, routers.ErrMethodNotAllowed) {
 			t.Fatalf("%s %s: the document should have this path without this method (router: %v)", c.method, c.target, err)
 		}
-		return res
+		return
 	}
 	if err != nil {
 		t.Fatalf("%s %s: no route in the document: %v", c.method, c.target, err)
 	}
 
-	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, AuthenticationFunc: sentCredentials}
 	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: opts}
+	checkSecurity(t, c, in)
 	err = openapi3filter.ValidateRequest(context.Background(), in)
 	switch {
 	case c.req == reqValid && err != nil:
@@ -443,7 +475,51 @@ func runCase(t *testing.T, doc *openapi3.T, router routers.Router, ms []*member,
 	if c.check != nil {
 		c.check(t, res)
 	}
-	return res
+}
+
+// sentCredentials is the validation's AuthenticationFunc: a security scheme
+// of the document holds when the request carries credentials of its kind.
+// Whether they are right is the server's business (the case's status).
+func sentCredentials(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	req := in.RequestValidationInput.Request
+	h := req.Header.Get("Authorization")
+	scheme, _, _ := strings.Cut(h, " ")
+	ss := in.SecurityScheme
+	switch {
+	case ss.Type == "http" && strings.EqualFold(ss.Scheme, "basic") && strings.EqualFold(scheme, "Basic"):
+		return nil
+	case ss.Type == "http" && strings.EqualFold(ss.Scheme, "bearer") && h != "" && !strings.EqualFold(scheme, "Basic"):
+		return nil // "Bearer T", or the bare token as etcd's gateway sends it
+	case ss.Type == "mutualTLS" && req.TLS != nil && len(req.TLS.PeerCertificates) > 0:
+		return nil
+	}
+	return fmt.Errorf("no %s credentials", in.SecuritySchemeName)
+}
+
+// checkSecurity checks that the credentials a case sends are of a scheme
+// the operation lists: the document's empty requirement ({}: auth is off)
+// would let any request through otherwise.
+func checkSecurity(t *testing.T, c apiCase, in *openapi3filter.RequestValidationInput) {
+	t.Helper()
+	if in.Request.Header.Get("Authorization") == "" && in.Request.TLS == nil {
+		return
+	}
+	reqs := in.Route.Spec.Security
+	if op := in.Route.Operation; op.Security != nil {
+		reqs = *op.Security
+	}
+	var schemes openapi3.SecurityRequirements
+	for _, r := range reqs {
+		if len(r) > 0 {
+			schemes = append(schemes, r)
+		}
+	}
+	if len(schemes) == 0 {
+		t.Fatalf("%s %s: the case sends credentials to an operation that takes none", c.method, c.target)
+	}
+	if err := openapi3filter.ValidateSecurityRequirements(context.Background(), in, schemes); err != nil {
+		t.Fatalf("%s %s: the credentials sent are of no scheme the operation lists: %v", c.method, c.target, err)
+	}
 }
 
 // findRoute matches req against the document. A key under /v1/kv/ may hold

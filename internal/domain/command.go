@@ -24,6 +24,9 @@ const (
 	// CmdLeaseCheckpoint records the remaining TTLs of leases, so that a
 	// new leader does not restart their countdowns from the full TTL.
 	CmdLeaseCheckpoint CommandType = 6
+	// CmdAuth changes the auth configuration: users, roles, permissions,
+	// enable and disable.
+	CmdAuth CommandType = 7
 )
 
 // String returns the command type's name, for logs.
@@ -41,6 +44,8 @@ func (t CommandType) String() string {
 		return "lease_revoke"
 	case CmdLeaseCheckpoint:
 		return "lease_checkpoint"
+	case CmdAuth:
+		return "auth"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }
@@ -56,6 +61,7 @@ type Command struct {
 	Grant      *Lease  // CmdLeaseGrant: ID and TTL
 	Revoke     []int64 // CmdLeaseRevoke: lease IDs
 	Checkpoint []Lease // CmdLeaseCheckpoint: ID and RemainingTTL
+	Auth       *AuthRequest
 }
 
 // PublishMember records a member in the replicated registry. ClusterID is

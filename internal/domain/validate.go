@@ -59,6 +59,11 @@ func (c Command) Validate() error {
 			}
 		}
 		return nil
+	case CmdAuth:
+		if c.Auth == nil {
+			return InvalidArgument("auth command without a request")
+		}
+		return c.Auth.Validate()
 	}
 	return InvalidArgument("unknown command type %d", c.Type)
 }

@@ -102,6 +102,11 @@ type Batch interface {
 	PutMember(m domain.Member) error
 	// SetClusterID records the cluster ID if none is recorded yet.
 	SetClusterID(id uint64) error
+	// AuthState returns the auth configuration, including the batch's own
+	// writes (the zero AuthState when none was ever written).
+	AuthState() (domain.AuthState, error)
+	// PutAuthState replaces the auth configuration.
+	PutAuthState(s domain.AuthState) error
 	// SetApplied records the last applied Raft entry. It is committed with
 	// the data, so a restart resumes after exactly that entry.
 	SetApplied(index, term uint64)
@@ -122,6 +127,9 @@ type Backend interface {
 	Members() ([]domain.Member, error)
 	// ClusterID returns the recorded cluster ID, or 0.
 	ClusterID() uint64
+	// AuthState returns the committed auth configuration (the zero
+	// AuthState when none was ever written).
+	AuthState() (domain.AuthState, error)
 	// Hash returns a hash of every version with a revision <= rev (0: the
 	// latest) that is still kept, and the compact revision. Members that
 	// applied the same log have the same hash at the same revision.

@@ -101,7 +101,7 @@ func openDB(path string, cfg Config) (*bbolt.DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{keyBucket, metaBucket, membersBucket, leasesBucket, leaseKeysBucket} {
+		for _, name := range [][]byte{keyBucket, metaBucket, membersBucket, leasesBucket, leaseKeysBucket, authBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

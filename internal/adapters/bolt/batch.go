@@ -187,6 +187,32 @@ func (bt *batch) SetClusterID(id uint64) error {
 	return nil
 }
 
+// AuthState returns the auth configuration, including the batch's own
+// PutAuthState, decoded into memory the caller owns.
+func (bt *batch) AuthState() (domain.AuthState, error) {
+	if bt.done {
+		return domain.AuthState{}, errBatchDone
+	}
+	return readAuth(bt.tx)
+}
+
+// PutAuthState replaces the auth configuration. It is no revision and no
+// event.
+func (bt *batch) PutAuthState(s domain.AuthState) error {
+	if bt.done {
+		return errBatchDone
+	}
+	v, err := encodeAuth(s)
+	if err != nil {
+		return err
+	}
+	if err := bt.tx.Bucket(authBucket).Put(authStateKey, v); err != nil {
+		return fmt.Errorf("bolt: put auth state: %w", err)
+	}
+	bt.dirty = true
+	return nil
+}
+
 // SetApplied records the last applied Raft entry, committed with the data.
 func (bt *batch) SetApplied(index, term uint64) {
 	bt.st.appliedIndex, bt.st.appliedTerm = index, term

@@ -10,8 +10,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Hash returns the CRC-32C of every record with a main revision <= rev (0:
 // the latest committed), keys and values in revision order, followed by the
-// compact revision as 8 big-endian bytes. The lease table is not hashed
-// (see DESIGN.md, "Hash"); the lease of each version is, in its record. It
+// compact revision as 8 big-endian bytes. The lease table and the auth
+// configuration are not hashed: they change without a new revision (see
+// DESIGN.md, "Hash"); the lease of each version is, in its record. It
 // returns a *domain.CompactedError below the compact revision and
 // domain.ErrFutureRevision above the store revision.
 func (b *Backend) Hash(rev int64) (hash uint32, atRev int64, compactRev int64, err error) {

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -19,7 +20,13 @@ var (
 	// row per key attached to a lease (see lease.go).
 	leasesBucket    = []byte("leases")
 	leaseKeysBucket = []byte("lease_keys")
+	// authBucket holds the auth configuration under authStateKey (see
+	// DESIGN.md, "Auth").
+	authBucket = []byte("auth")
 )
+
+// authStateKey is the key of the auth configuration in authBucket.
+var authStateKey = []byte("state")
 
 // The keys of the meta bucket; each value is an 8-byte big-endian integer.
 var (
@@ -142,4 +149,137 @@ func (b *Backend) ClusterID() uint64 {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.cur.clusterID
+}
+
+// authEncodingVersion is the version of the encoding of the auth
+// configuration. A change of the encoding takes a new version; a version
+// this binary does not know is refused, not guessed.
+const authEncodingVersion = 1
+
+// authRecord is the stored form of domain.AuthState: JSON with explicit
+// field names, so that renaming a domain field does not change the file
+// format. Byte strings are base64 (JSON's []byte). Empty slices are
+// omitted and read back as nil.
+type authRecord struct {
+	Version    int           `json:"version"`
+	Enabled    bool          `json:"enabled"`
+	Revision   uint64        `json:"revision"`
+	Epoch      uint64        `json:"epoch"`
+	SigningKey []byte        `json:"signing_key,omitempty"`
+	Users      []authUserRec `json:"users,omitempty"`
+	Roles      []authRoleRec `json:"roles,omitempty"`
+}
+
+type authUserRec struct {
+	Name             string   `json:"name"`
+	PasswordHash     []byte   `json:"password_hash,omitempty"`
+	Roles            []string `json:"roles,omitempty"`
+	PasswordRevision uint64   `json:"password_revision"`
+}
+
+type authRoleRec struct {
+	Name        string    `json:"name"`
+	Permissions []permRec `json:"permissions,omitempty"`
+}
+
+type permRec struct {
+	Type     uint8  `json:"type"`
+	Key      []byte `json:"key,omitempty"`
+	RangeEnd []byte `json:"range_end,omitempty"`
+}
+
+// encodeAuth returns the stored form of s.
+func encodeAuth(s domain.AuthState) ([]byte, error) {
+	r := authRecord{Version: authEncodingVersion, Enabled: s.Enabled, Revision: s.Revision, Epoch: s.Epoch, SigningKey: s.SigningKey}
+	if len(s.Users) > 0 {
+		r.Users = make([]authUserRec, len(s.Users))
+		for i, u := range s.Users {
+			r.Users[i] = authUserRec{Name: u.Name, PasswordHash: u.PasswordHash, Roles: u.Roles, PasswordRevision: u.PasswordRevision}
+		}
+	}
+	if len(s.Roles) > 0 {
+		r.Roles = make([]authRoleRec, len(s.Roles))
+		for i, role := range s.Roles {
+			r.Roles[i].Name = role.Name
+			if len(role.Permissions) > 0 {
+				r.Roles[i].Permissions = make([]permRec, len(role.Permissions))
+				for j, p := range role.Permissions {
+					r.Roles[i].Permissions[j] = permRec{Type: uint8(p.Type), Key: p.Key, RangeEnd: p.RangeEnd}
+				}
+			}
+		}
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: encode auth state: %w", err)
+	}
+	return v, nil
+}
+
+// decodeAuth decodes a stored auth configuration into fresh memory (it
+// shares nothing with v). Unknown fields and versions are refused.
+func decodeAuth(v []byte) (domain.AuthState, error) {
+	var r authRecord
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&r); err != nil {
+		return domain.AuthState{}, fmt.Errorf("%w: auth state: %v", errCorrupt, err)
+	}
+	if d.More() {
+		return domain.AuthState{}, fmt.Errorf("%w: auth state: trailing data", errCorrupt)
+	}
+	if r.Version != authEncodingVersion {
+		return domain.AuthState{}, fmt.Errorf("%w: auth state: unknown encoding version %d", errCorrupt, r.Version)
+	}
+	s := domain.AuthState{Enabled: r.Enabled, Revision: r.Revision, Epoch: r.Epoch, SigningKey: r.SigningKey}
+	if len(r.Users) > 0 {
+		s.Users = make([]domain.AuthUser, len(r.Users))
+		for i, u := range r.Users {
+			s.Users[i] = domain.AuthUser{Name: u.Name, PasswordHash: u.PasswordHash, Roles: u.Roles, PasswordRevision: u.PasswordRevision}
+		}
+	}
+	if len(r.Roles) > 0 {
+		s.Roles = make([]domain.AuthRole, len(r.Roles))
+		for i, role := range r.Roles {
+			s.Roles[i].Name = role.Name
+			if len(role.Permissions) > 0 {
+				s.Roles[i].Permissions = make([]domain.Permission, len(role.Permissions))
+				for j, p := range role.Permissions {
+					s.Roles[i].Permissions[j] = domain.Permission{Type: domain.PermType(p.Type), Key: p.Key, RangeEnd: p.RangeEnd}
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+// readAuth reads the auth configuration of tx: the zero AuthState when none
+// was ever written (or the file predates auth and was opened read-only).
+func readAuth(tx *bbolt.Tx) (domain.AuthState, error) {
+	b := tx.Bucket(authBucket)
+	if b == nil {
+		return domain.AuthState{}, nil
+	}
+	v := b.Get(authStateKey)
+	if v == nil {
+		return domain.AuthState{}, nil
+	}
+	return decodeAuth(v)
+}
+
+// AuthState returns the committed auth configuration, decoded from a read
+// txn into memory the caller owns.
+func (b *Backend) AuthState() (domain.AuthState, error) {
+	b.stateMu.RLock()
+	defer b.stateMu.RUnlock()
+	if b.closed {
+		return domain.AuthState{}, errClosed
+	}
+	var s domain.AuthState
+	err := b.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		s, err = readAuth(tx)
+		return err
+	})
+	return s, err
 }

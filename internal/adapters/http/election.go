@@ -92,6 +92,9 @@ func (s *Server) handleElectionPost(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if !s.allow(w, r, queueNeed(domain.PermReadWrite, name)) {
+		return
+	}
 	switch action {
 	case "campaign":
 		s.handleCampaign(w, r, name)
@@ -182,6 +185,9 @@ func (s *Server) handleElectionGet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if !s.allow(w, r, queueNeed(domain.PermRead, name)) {
+		return
+	}
 	if action == "observe" {
 		s.handleObserve(w, r, name)
 		return
@@ -226,14 +232,20 @@ func (s *Server) handleObserve(w http.ResponseWriter, r *http.Request, name []by
 	if rc.Flush() != nil {
 		return
 	}
+	sctx, stop := s.streamContext(r, queueNeed(domain.PermRead, name))
+	defer stop()
 	for {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WatchHeartbeat)
+		ctx, cancel := context.WithTimeout(sctx, s.cfg.WatchHeartbeat)
 		kv, rev, err := o.Next(ctx)
 		cancel()
 		switch {
 		case err == nil:
 			data, _ := json.Marshal(electionKVJSON{Header: s.header(rev), Kv: c.kv(&kv, true)})
 			fmt.Fprintf(w, "id: %d\nevent: leader\ndata: %s\n\n", rev, data)
+		case denied(sctx) != nil:
+			s.writeSSEError(w, denied(sctx))
+			_ = rc.Flush()
+			return
 		case r.Context().Err() != nil:
 			return
 		case errors.Is(err, context.DeadlineExceeded):

@@ -31,6 +31,9 @@ var errorTable = []struct {
 	code   string
 }{
 	{domain.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument"},
+	{domain.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{domain.ErrPermissionDenied, http.StatusForbidden, "permission_denied"},
+	{domain.ErrTooManyRequests, http.StatusTooManyRequests, "too_many_requests"},
 	{domain.ErrFutureRevision, http.StatusBadRequest, "invalid_argument"},
 	{domain.ErrKeyNotFound, http.StatusNotFound, "key_not_found"},
 	{domain.ErrLeaseNotFound, http.StatusNotFound, "lease_not_found"},
@@ -100,8 +103,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// answers them to every probe): not worth an error line each.
 		hlog.FromRequest(r).Debug().Err(err).Str("code", code).Msg("request not served")
 	}
-	if status == http.StatusServiceUnavailable {
+	var ra *domain.RetryAfterError
+	switch {
+	case errors.As(err, &ra):
+		w.Header().Set("Retry-After", strconv.FormatInt(ra.After, 10))
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfter)
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="cairn", charset="UTF-8"`)
 	}
 	s.metrics.errors.WithLabelValues(code).Inc()
 	rev := s.cluster.Revision()

@@ -365,3 +365,122 @@ func FuzzWatch(f *testing.F) {
 		checkFuzzAnswer(t, http.MethodGet, target, ctx, rec)
 	})
 }
+
+// fuzzAuthServer is fuzzServer's world with auth enabled: users root
+// (password rootpw, role root) and alice (alicepw, readwrite on the prefix
+// dir/), and token, a valid token of alice's.
+func fuzzAuthServer(t *testing.T) (h http.Handler, token string) {
+	t.Helper()
+	w := domaintest.NewWorld(t)
+	s := New(Config{MaxRequestBytes: fuzzLimit, Logger: zerolog.Nop(), WatchHeartbeat: 10 * time.Millisecond},
+		Services{KV: w.KV, Cluster: fakeCluster{}, Hasher: fakeHasher{}, Watch: w.Watches, Lease: w.Leases, Auth: w.Auth})
+	h = s.Handler()
+	for _, setup := range []struct{ method, target, body string }{
+		{http.MethodPut, "/v1/kv/dir/c", "v"},
+		{http.MethodPost, "/v1/auth/users", `{"name":"root","password":"rootpw"}`},
+		{http.MethodPost, "/v1/auth/roles", `{"name":"root"}`},
+		{http.MethodPut, "/v1/auth/users/root/roles/root", ""},
+		{http.MethodPost, "/v1/auth/users", `{"name":"alice","password":"alicepw"}`},
+		{http.MethodPost, "/v1/auth/roles", `{"name":"app"}`},
+		{http.MethodPost, "/v1/auth/roles/app/permissions", `{"key":"dir/","prefix":true,"permission":"readwrite"}`},
+		{http.MethodPut, "/v1/auth/users/alice/roles/app", ""},
+		{http.MethodPost, "/v1/auth/enable", ""},
+	} {
+		req := httptest.NewRequest(setup.method, setup.target, strings.NewReader(setup.body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 300 {
+			t.Fatalf("setup %s %s: %d %s", setup.method, setup.target, rec.Code, rec.Body)
+		}
+	}
+	token, _, err := w.Auth.Authenticate(context.Background(), "alice", "alicepw", "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, token
+}
+
+// FuzzAuth fuzzes what auth reads from a request: the Authorization header
+// (Basic user names and passwords, tokens, schemes), the authenticate and
+// user bodies, the user and role names of the paths, and the permission
+// calls. op picks the call; "$TOKEN" in the header becomes a valid token.
+func FuzzAuth(f *testing.F) {
+	for _, s := range []struct {
+		op          byte
+		header      string
+		name, query string
+		body        string
+	}{
+		{0, "Basic YWxpY2U6YWxpY2Vwdw==", "", "", ""}, // alice:alicepw
+		{0, "Basic cm9vdDpyb290cHc=", "", "", ""},     // root:rootpw
+		{0, "Basic YWxpY2U6", "", "", ""},             // alice: (empty password)
+		{0, "Basic !!!", "", "", ""},
+		{0, "Basic Og==", "", "", ""}, // ":"
+		{0, "Bearer $TOKEN", "", "", ""},
+		{0, "$TOKEN", "", "", ""},
+		{0, "Bearer cairn1.AAAA.AAAA", "", "", ""},
+		{0, "Bearer cairn1.." + strings.Repeat("A", 600), "", "", ""},
+		{0, "Digest x", "", "", ""},
+		{1, "", "", "", `{"name":"alice","password":"alicepw"}`},
+		{1, "", "", "", `{"name":"al/ice","password":"x"}`},
+		{1, "", "", "", `{"name":"alice","password":"` + strings.Repeat("p", 100) + `"}`},
+		{1, "", "", "", `{"name":"","password":""}`},
+		{1, "", "", "x=1", `{"name":"alice"}`},
+		{2, "Basic cm9vdDpyb290cHc=", "", "", `{"name":"bob","password":"b"}`},
+		{2, "Basic cm9vdDpyb290cHc=", "", "", `{"name":"b\u0000b","password":"b"}`},
+		{3, "Basic cm9vdDpyb290cHc=", "alice", "", ""},
+		{3, "Basic cm9vdDpyb290cHc=", "%2Froot", "", ""},
+		{4, "Basic cm9vdDpyb290cHc=", "app", "", `{"key":"a","range_end":"b","permission":"read"}`},
+		{4, "Basic cm9vdDpyb290cHc=", "app", "", `{"key":"","from_key":true,"permission":"readwrite"}`},
+		{4, "Basic cm9vdDpyb290cHc=", "app", "", `{"key_base64":"/w==","prefix":true,"permission":"write"}`},
+		{4, "Basic cm9vdDpyb290cHc=", "app", "", `{"key":"b","range_end":"a","permission":"rw"}`},
+		{5, "Basic cm9vdDpyb290cHc=", "app", "key=dir/&prefix=true", ""},
+		{5, "Basic cm9vdDpyb290cHc=", "app", "key=a&range_end=", ""},
+		{6, "Basic cm9vdDpyb290cHc=", "root", "", ""},
+		{7, "Basic cm9vdDpyb290cHc=", "alice", "", `{"password":"new"}`},
+	} {
+		f.Add(s.op, s.header, s.name, s.query, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, op byte, header, name, query string, body []byte) {
+		h, token := fuzzAuthServer(t)
+		header = strings.ReplaceAll(header, "$TOKEN", token)
+		var method, path string
+		name = url.PathEscape(name)
+		switch op % 8 {
+		case 0:
+			method, path = http.MethodGet, "/v1/kv/dir/c"
+		case 1:
+			method, path = http.MethodPost, "/v1/auth/authenticate"
+		case 2:
+			method, path = http.MethodPost, "/v1/auth/users"
+		case 3:
+			method, path = http.MethodGet, "/v1/auth/users/"+name
+		case 4:
+			method, path = http.MethodPost, "/v1/auth/roles/"+name+"/permissions"
+		case 5:
+			method, path = http.MethodDelete, "/v1/auth/roles/"+name+"/permissions"
+		case 6:
+			method, path = http.MethodDelete, "/v1/auth/users/"+name+"/roles/"+name
+		case 7:
+			method, path = http.MethodPost, "/v1/auth/users/"+name+"/password"
+		}
+		target := path
+		if query != "" {
+			target += "?" + query
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil || u.Host != "" || u.Opaque != "" || strings.ContainsAny(header, "\r\n") {
+			t.Skip()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), fuzzDeadline)
+		defer cancel()
+		req := httptest.NewRequest(method, "/", strings.NewReader(string(body))).WithContext(ctx)
+		req.URL, req.RequestURI = u, target
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		checkFuzzAnswer(t, method, target, ctx, rec)
+	})
+}

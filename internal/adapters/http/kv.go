@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 )
 
 const kvPrefix = "/v1/kv/"
@@ -78,6 +79,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.err != nil {
 		s.writeError(w, r, q.err)
+		return
+	}
+	if !s.allow(w, r, auth.Read(req.Key, req.RangeEnd)) {
 		return
 	}
 	resp, rev, err := s.kv.Range(r.Context(), req)
@@ -171,6 +175,9 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
+	if !s.allow(w, r, writeNeeds(key, nil, req.PrevKv, cond)...) {
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		s.writeError(w, r, bodyError(err))
@@ -188,6 +195,16 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 	}
 	h := s.header(res.Revision)
 	s.writeJSON(w, http.StatusOK, res.Revision, putResponseJSON{Header: &h, PrevKv: c.kvPtr(res.PrevKv)})
+}
+
+// writeNeeds is what a put or a delete needs: write on its keys, and read
+// too when the answer can show what they held (prev_kv, or the current kv
+// of a failed if_mod_revision).
+func writeNeeds(key, end []byte, prevKv bool, cond *int64) []auth.Need {
+	if prevKv || cond != nil {
+		return []auth.Need{auth.ReadWrite(key, end)}
+	}
+	return []auth.Need{auth.Write(key, end)}
 }
 
 // bodyError keeps a too-large body recognisable and makes any other read
@@ -230,6 +247,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	c := q.codec()
 	if q.err != nil {
 		s.writeError(w, r, q.err)
+		return
+	}
+	if !s.allow(w, r, writeNeeds(key, req.RangeEnd, req.PrevKv, cond)...) {
 		return
 	}
 	res, err := s.kv.Delete(r.Context(), req, cond)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/lease"
 )
 
@@ -23,6 +24,7 @@ type LeaseService interface {
 	KeepAlive(ctx context.Context, id int64) (int64, error)
 	TimeToLive(ctx context.Context, id int64, keys bool) (lease.Status, error)
 	List(ctx context.Context, serializable bool) ([]domain.Lease, int64, error)
+	Keys(id int64) ([][]byte, error)
 	Stats() lease.Stats
 }
 
@@ -126,6 +128,41 @@ func (s *Server) onLeader(next http.HandlerFunc) http.HandlerFunc {
 			},
 		}
 		proxy.ServeHTTP(w, r)
+	}
+}
+
+// allowLeaseKeys checks, with auth on, the user's permission on the keys
+// attached to the lease of the path, as this member knows them: write for
+// a revoke (it deletes them), read for a time-to-live that lists them
+// (keys=true). It runs on the member that received the request, before a
+// follower forwards it.
+func (s *Server) allowLeaseKeys(perm domain.PermType, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.auth == nil || !s.auth.Store().Enabled() {
+			next(w, r)
+			return
+		}
+		needs := []auth.Need{auth.Authenticated()}
+		id, err := leaseID(r)
+		q := newQuery(r, "keys")
+		// A malformed request is answered by next, like any other.
+		if err == nil && q.err == nil && (perm == domain.PermWrite || q.bool("keys")) {
+			keys, kerr := s.leases.Keys(id)
+			if kerr != nil {
+				s.writeError(w, r, kerr)
+				return
+			}
+			for _, k := range keys {
+				if perm == domain.PermWrite {
+					needs = append(needs, auth.Write(k, nil))
+				} else {
+					needs = append(needs, auth.Read(k, nil))
+				}
+			}
+		}
+		if s.allow(w, r, needs...) {
+			next(w, r)
+		}
 	}
 }
 

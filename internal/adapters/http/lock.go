@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/lock"
 )
 
@@ -85,6 +86,9 @@ func (s *Server) handleLock(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if !s.allow(w, r, queueNeed(domain.PermReadWrite, name)) {
+		return
+	}
 	var in lockRequestJSON
 	if err := decodeJSON(r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -110,6 +114,17 @@ func (s *Server) handleLock(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, rev, lockedJSON{Header: s.header(rev), holderJSON: c.holder(h)})
 }
 
+// queueNeed is what a call on a lock or an election needs: perm on the
+// keys of its queue (lock.Prefix(name)), which a permission on the name as
+// a prefix grants.
+func queueNeed(perm domain.PermType, name []byte) auth.Need {
+	p := lock.Prefix(name)
+	if perm == domain.PermRead {
+		return auth.Read(p, domain.PrefixEnd(p))
+	}
+	return auth.ReadWrite(p, domain.PrefixEnd(p))
+}
+
 // lockErr turns the end of a wait into the API's error: a timeout is 423
 // locked, whoever's deadline it was.
 func lockErr(r *http.Request, err error) error {
@@ -128,6 +143,9 @@ func (s *Server) handleLockStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if !s.allow(w, r, queueNeed(domain.PermRead, name)) {
 		return
 	}
 	owner, waiters, rev, err := s.locks.Status(r.Context(), name)
@@ -157,6 +175,9 @@ func (s *Server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if !s.allow(w, r, queueNeed(domain.PermReadWrite, name)) {
 		return
 	}
 	rev, err := s.locks.Unlock(r.Context(), name, []byte(q.str("key")))

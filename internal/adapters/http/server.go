@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/watch"
 )
@@ -80,6 +81,9 @@ type Services struct {
 	Lease    LeaseService
 	Lock     LockService
 	Election ElectionService
+	// Auth authenticates users and decides what they may do; nil serves
+	// everyone everything (tests of other parts).
+	Auth AuthService
 }
 
 // Server is the REST API of one member.
@@ -92,6 +96,7 @@ type Server struct {
 	leases    LeaseService
 	locks     LockService
 	elections ElectionService
+	auth      AuthService
 	metrics   *httpMetrics
 	handler   http.Handler
 	peer      http.Handler // the members' API (peer.go)
@@ -113,7 +118,7 @@ func New(cfg Config, svc Services) *Server {
 		hub = svc.Watch.Hub()
 	}
 	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
-		locks: svc.Lock, elections: svc.Election,
+		locks: svc.Lock, elections: svc.Election, auth: svc.Auth,
 		metrics: newHTTPMetrics(cfg.Registerer, hub, svc.Lease)}
 	s.handler = s.routes()
 	s.peer = s.peerRoutes()
@@ -132,8 +137,8 @@ func (s *Server) routes() http.Handler {
 		hlog.AccessHandler(accessLog),
 		s.metrics.middleware,
 		recoverer,
+		s.authenticate,
 	)
-	// Auth middleware will join here, in front of the API routes.
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNotFound)
 	})
@@ -152,13 +157,17 @@ func (s *Server) routes() http.Handler {
 	api.Delete("/v1/kv/*", s.handleDelete)
 	api.Post("/v1/txn", s.handleTxn)
 	api.Get("/v1/watch/*", s.handleWatch)
-	api.Post("/v1/compact", s.handleCompact)
+	api.Post("/v1/compact", s.guard(auth.Root(), s.handleCompact))
 
-	api.Post("/v1/leases", s.onLeader(s.handleGrant))
-	api.Get("/v1/leases", s.handleLeases)
-	api.Get("/v1/leases/{id}", s.onLeader(s.handleTimeToLive))
-	api.Post("/v1/leases/{id}/keepalive", s.onLeader(s.handleKeepAlive))
-	api.Delete("/v1/leases/{id}", s.onLeader(s.handleRevoke))
+	// Leases belong to no key: any user may grant one and keep it alive;
+	// revoking deletes its keys, so it needs write on each (checked here,
+	// on the member that knows the user, before a follower forwards).
+	user := auth.Authenticated()
+	api.Post("/v1/leases", s.guard(user, s.onLeader(s.handleGrant)))
+	api.Get("/v1/leases", s.guard(user, s.handleLeases))
+	api.Get("/v1/leases/{id}", s.allowLeaseKeys(domain.PermRead, s.onLeader(s.handleTimeToLive)))
+	api.Post("/v1/leases/{id}/keepalive", s.guard(user, s.onLeader(s.handleKeepAlive)))
+	api.Delete("/v1/leases/{id}", s.allowLeaseKeys(domain.PermWrite, s.onLeader(s.handleRevoke)))
 
 	api.Post("/v1/locks/*", s.handleLock)
 	api.Get("/v1/locks/*", s.handleLockStatus)
@@ -166,10 +175,13 @@ func (s *Server) routes() http.Handler {
 	api.Post("/v1/elections/*", s.handleElectionPost)
 	api.Get("/v1/elections/*", s.handleElectionGet)
 
-	api.Get("/v1/status", s.handleStatus)
-	api.Get("/v1/cluster/members", s.handleMembers)
-	api.Post("/v1/cluster/members", s.handleAddMember)
-	api.Get("/v1/maintenance/hash", s.handleHash)
+	api.Get("/v1/status", s.guard(user, s.handleStatus))
+	api.Get("/v1/cluster/members", s.guard(user, s.handleMembers))
+	api.Post("/v1/cluster/members", s.guard(auth.Root(), s.handleAddMember))
+	api.Get("/v1/maintenance/hash", s.guard(auth.Root(), s.handleHash))
+	if s.auth != nil {
+		s.authRoutes(api)
+	}
 
 	api.Get("/healthz", s.handleHealthz)
 	api.Get("/readyz", s.handleReadyz)

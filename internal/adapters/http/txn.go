@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 )
 
 // decodeJSON decodes a request body strictly: it is every handler's JSON
@@ -114,6 +115,9 @@ func (s *Server) handleTxn(w http.ResponseWriter, r *http.Request) {
 	req, err := c.txnRequest(&in, "")
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if !s.allow(w, r, auth.TxnNeeds(&req)...) {
 		return
 	}
 	resp, rev, err := s.kv.Txn(r.Context(), req)

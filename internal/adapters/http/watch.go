@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/watch"
 )
 
@@ -102,6 +103,10 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
+	need := auth.Read(req.Key, req.RangeEnd)
+	if !s.allow(w, r, need) {
+		return
+	}
 	watcher, err := s.watch.Watch(r.Context(), req)
 	var ce *domain.CompactedError
 	if err != nil && !errors.As(err, &ce) {
@@ -130,9 +135,13 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	if rc.Flush() != nil {
 		return
 	}
+	// The stream ends with a permission_denied event if an auth change
+	// takes the user's read permission on the range while it runs.
+	sctx, stop := s.streamContext(r, need)
+	defer stop()
 	var buf bytes.Buffer
 	for {
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WatchHeartbeat)
+		ctx, cancel := context.WithTimeout(sctx, s.cfg.WatchHeartbeat)
 		msgs, err := watcher.Next(ctx)
 		cancel()
 		buf.Reset()
@@ -141,6 +150,10 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 			for _, m := range msgs {
 				s.writeSSEMessage(&buf, c, m)
 			}
+		case denied(sctx) != nil:
+			s.writeSSEError(w, denied(sctx))
+			_ = rc.Flush()
+			return
 		case r.Context().Err() != nil:
 			return // the client went away
 		case errors.Is(err, context.DeadlineExceeded):
@@ -228,17 +241,26 @@ func (s *Server) handleWait(w http.ResponseWriter, r *http.Request, q *query, ke
 		s.writeError(w, r, q.err)
 		return
 	}
+	need := auth.Read(key, end)
+	if !s.allow(w, r, need) {
+		return
+	}
 	watcher, err := s.watch.Watch(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	defer watcher.Close()
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	sctx, stop := s.streamContext(r, need)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sctx, timeout)
 	defer cancel()
 	msgs, err := watcher.Next(ctx)
 	switch {
 	case err == nil:
+	case denied(sctx) != nil:
+		s.writeError(w, r, denied(sctx))
+		return
 	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
 		// Nothing changed up to here: the revision to wait after next.
 		rev := min(watcher.Progress(), s.cluster.Revision())

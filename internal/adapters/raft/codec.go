@@ -73,6 +73,11 @@ func EncodeCommand(cmd domain.Command) ([]byte, error) {
 			e.varint(l.ID)
 			e.varint(l.RemainingTTL)
 		}
+	case domain.CmdAuth:
+		if cmd.Auth == nil {
+			return nil, errors.New("codec: auth command without request")
+		}
+		encodeAuth(&e, cmd.Auth)
 	default:
 		return nil, fmt.Errorf("codec: cannot encode command type %d", cmd.Type)
 	}
@@ -120,6 +125,8 @@ func DecodeCommand(data []byte) (cmd domain.Command, skip bool, err error) {
 		for i := 0; i < n; i++ {
 			cmd.Checkpoint = append(cmd.Checkpoint, domain.Lease{ID: d.varint(), RemainingTTL: d.varint()})
 		}
+	case domain.CmdAuth:
+		cmd.Auth = decodeAuth(&d)
 	default:
 		if data[1]&typeIgnorable != 0 {
 			return cmd, true, nil
@@ -130,6 +137,40 @@ func DecodeCommand(data []byte) (cmd domain.Command, skip bool, err error) {
 		d.fail(fmt.Errorf("codec: %d trailing bytes", len(d.buf)))
 	}
 	return cmd, false, d.err
+}
+
+// encodeAuth writes an auth change: every field of the request, whatever
+// the operation uses, so that the decoder needs no knowledge of the
+// operations (an unknown one decodes, and apply refuses it with a result):
+//
+//	op byte | user | role | password hash | perm type byte | perm key | perm range end | signing key
+//
+// strings and byte strings as uvarint length + bytes. CmdAuth has no
+// ignorable bit: a member that does not know it stops rather than skip an
+// auth change, which would leave it with different users or permissions.
+func encodeAuth(e *encoder, a *domain.AuthRequest) {
+	e.byte(byte(a.Op))
+	e.string(a.User)
+	e.string(a.Role)
+	e.bytes(a.PasswordHash)
+	e.byte(byte(a.Perm.Type))
+	e.bytes(a.Perm.Key)
+	e.bytes(a.Perm.RangeEnd)
+	e.bytes(a.SigningKey)
+}
+
+// decodeAuth reads what encodeAuth wrote. Empty byte strings decode as nil.
+func decodeAuth(d *decoder) *domain.AuthRequest {
+	a := &domain.AuthRequest{}
+	a.Op = domain.AuthOp(d.byte())
+	a.User = d.string()
+	a.Role = d.string()
+	a.PasswordHash = d.bytes()
+	a.Perm.Type = domain.PermType(d.byte())
+	a.Perm.Key = d.bytes()
+	a.Perm.RangeEnd = d.bytes()
+	a.SigningKey = d.bytes()
+	return a
 }
 
 // maxTxnDepth bounds the nesting of txns the decoder accepts. It stays

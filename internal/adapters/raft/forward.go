@@ -43,10 +43,15 @@ type forwarder struct {
 // newForwarder builds the forwarder of n. Its connections go through
 // n.stream, which must be set before the first request.
 func newForwarder(n *Node) *forwarder {
+	// The stream layer decides about TLS (peer TLS is the whole
+	// connection's, under the protocol byte), whatever the URL's scheme:
+	// an https URL is dialled the same way, and its handshake is done.
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return n.stream.dialHTTP(ctx, addr)
+	}
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return n.stream.dialHTTP(ctx, addr)
-		},
+		DialContext:         dial,
+		DialTLSContext:      dial,
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     90 * time.Second,
@@ -64,12 +69,12 @@ func (f *forwarder) close() {
 // leaderPeerURL returns the base URL of the leader's peer port.
 func (f *forwarder) leaderPeerURL(leader string) (string, error) {
 	if addr, id := f.n.raft.LeaderWithID(); string(id) == leader && addr != "" {
-		return "http://" + string(addr), nil
+		return f.n.peerURL(string(addr)), nil
 	}
 	// The leader changed since the caller looked it up.
 	for _, s := range f.n.raft.GetConfiguration().Configuration().Servers {
 		if string(s.ID) == leader {
-			return "http://" + string(s.Address), nil
+			return f.n.peerURL(string(s.Address)), nil
 		}
 	}
 	return "", fmt.Errorf("%w: leader %q is not in the configuration", domain.ErrNotLeader, leader)

@@ -31,6 +31,10 @@ type fsm struct {
 	// revision after it; onRestore the revision of an installed snapshot.
 	onCommit  func(rev int64, events []domain.Event)
 	onRestore func(rev int64)
+	// onAuthChange is called after a committed batch that applied at
+	// least one CmdAuth entry (accepted or refused), and after a restore:
+	// the auth configuration may have changed.
+	onAuthChange func()
 
 	rev atomic.Int64 // the store revision after the last committed batch
 
@@ -82,6 +86,7 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		}
 	}()
 	var events []domain.Event
+	var auth bool // an auth entry was applied
 	for i, l := range logs {
 		if l.Index <= stored {
 			continue
@@ -100,6 +105,7 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 			continue
 		}
 		res := apply.Apply(b, cmd)
+		auth = auth || cmd.Type == domain.CmdAuth
 		events = append(events, res.Events...)
 		res.Events = nil // watchers get them through onCommit
 		out[i] = res
@@ -118,6 +124,11 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 		panic(fmt.Errorf("fsm: commit batch ending at %d: %w", last.Index, err))
 	}
 	f.rev.Store(rev)
+	// Before setApplied: whoever waits for this index (the proposer of the
+	// change, a read barrier) then finds the auth layer up to date.
+	if auth && f.onAuthChange != nil {
+		f.onAuthChange()
+	}
 	f.setApplied(last.Index)
 	if f.onCommit != nil {
 		f.onCommit(rev, events)
@@ -204,6 +215,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.rev.Store(rev)
 	if f.onRestore != nil {
 		f.onRestore(rev)
+	}
+	if f.onAuthChange != nil {
+		f.onAuthChange()
 	}
 	f.mu.Lock()
 	f.applied = idx

@@ -141,3 +141,77 @@ func TestFSM_SnapshotRestore(t *testing.T) {
 }
 
 func portsRangeAll() ports.RangeOptions { return ports.RangeOptions{} }
+
+func authLog(t *testing.T, index uint64, r domain.AuthRequest) *hraft.Log {
+	t.Helper()
+	data, err := EncodeCommand(domain.Command{Type: domain.CmdAuth, Auth: &r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hraft.Log{Index: index, Term: 1, Type: hraft.LogCommand, Data: data}
+}
+
+// TestFSM_OnAuthChange checks that the hook runs once after each committed
+// batch that applied an auth entry, accepted or refused, and after a
+// restore; not for other entries, nor for an auth entry already applied.
+func TestFSM_OnAuthChange(t *testing.T) {
+	t.Parallel()
+	b := portstest.NewBackend()
+	f := newFSM(b, nil)
+	calls := 0
+	f.onAuthChange = func() {
+		calls++
+		// The batch is committed, but does not count as applied yet.
+		if idx, _ := b.Applied(); idx <= f.appliedIndex() {
+			t.Errorf("hook ran before the commit: store applied %d, fsm applied %d", idx, f.appliedIndex())
+		}
+		if _, err := b.AuthState(); err != nil {
+			t.Errorf("AuthState in the hook: %v", err)
+		}
+	}
+	step := func(what string, want int, logs ...*hraft.Log) {
+		t.Helper()
+		calls = 0
+		f.ApplyBatch(logs)
+		if calls != want {
+			t.Errorf("%s: %d calls, want %d", what, calls, want)
+		}
+	}
+	step("txn", 0, putLog(t, 1, "a", "1"))
+	step("configuration entry", 0, &hraft.Log{Index: 2, Term: 1, Type: hraft.LogConfiguration})
+	refused := domain.AuthRequest{Op: domain.AuthRoleAdd, Role: "a/b"} // Validate refuses the name
+	step("refused auth entry", 1, authLog(t, 3, refused))
+	calls = 0
+	res := f.ApplyBatch([]*hraft.Log{authLog(t, 4, domain.AuthRequest{Op: domain.AuthRoleAdd, Role: "reader"})})
+	if calls != 1 {
+		t.Errorf("accepted auth entry: %d calls, want 1", calls)
+	}
+	if r, ok := res[0].(domain.Result); !ok || r.Err != nil {
+		t.Errorf("role add result = %#v", res[0])
+	}
+	step("two auth entries and a txn in one batch", 1,
+		authLog(t, 5, domain.AuthRequest{Op: domain.AuthRoleAdd, Role: "writer"}),
+		putLog(t, 6, "b", "1"),
+		authLog(t, 7, refused))
+	step("replayed auth entry", 0, authLog(t, 7, refused))
+	step("replayed auth entry and a new txn", 0, authLog(t, 7, refused), putLog(t, 8, "c", "1"))
+
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	dst := newFSM(portstest.NewBackend(), nil)
+	restored := 0
+	dst.onAuthChange = func() { restored++ }
+	if err := dst.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if restored != 1 {
+		t.Errorf("restore: %d calls, want 1", restored)
+	}
+}

@@ -55,7 +55,7 @@ func TestNode_NewerTermHeartbeatStopsTheLeaderBeforeItDispatches(t *testing.T) {
 		// transport recognises as one (no previous entry, no entries, no
 		// commit index).
 		paddr := freeAddr(t)
-		stream, err := newTCPStreamLayer(paddr, paddr, zerolog.Nop())
+		stream, err := newTCPStreamLayer(paddr, paddr, nil, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,7 +25,7 @@ import (
 // Peer is a member of the initial cluster.
 type Peer struct {
 	Name    string
-	PeerURL string // http://host:port
+	PeerURL string // http://host:port, https:// with peer TLS
 }
 
 // Config configures a Node. Zero values mean the defaults.
@@ -36,7 +36,8 @@ type Config struct {
 	DataDir string
 	// BindAddr is the host:port the peer transport listens on.
 	BindAddr string
-	// AdvertisePeerURL is what the other members dial (http://host:port).
+	// AdvertisePeerURL is what the other members dial (http://host:port,
+	// https:// with PeerTLS).
 	AdvertisePeerURL string
 	// ClientURLs are this member's advertised client URLs, published in the
 	// member registry so that other members can forward to it.
@@ -70,6 +71,8 @@ type Config struct {
 	HashCheckInterval time.Duration
 	// Logger receives the node's and hashicorp/raft's logs.
 	Logger zerolog.Logger
+	// PeerTLS secures the peer port (nil: plain text); see PeerTLS.
+	PeerTLS *PeerTLS
 	// Registerer receives the node's metrics (nil: none).
 	Registerer prometheus.Registerer
 	// Version is reported in Status.
@@ -81,6 +84,13 @@ type Config struct {
 	// OnRestore, when set, is called after a snapshot replaced the store,
 	// with the store's new revision.
 	OnRestore func(rev int64)
+	// OnAuthChange, when set, is called after a committed batch of entries
+	// that applied at least one auth change (CmdAuth, accepted or
+	// refused), and after a snapshot replaced the store: the auth
+	// configuration (Backend.AuthState) may have changed. It is called in
+	// the apply path, before the entries count as applied: it must not
+	// block.
+	OnAuthChange func()
 	// OnLeader, when set, is called when this member has become leader and
 	// applied the log up to the start of its term; OnFollower when it
 	// stops leading. They run on the node's leadership goroutine.
@@ -202,7 +212,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		logs.Close()
 		return nil, err
 	}
-	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise, cfg.Logger.With().Str("component", "peer").Logger())
+	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise, cfg.PeerTLS, cfg.Logger.With().Str("component", "peer").Logger())
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -239,7 +249,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 
 	n.metrics = newMetrics(cfg.Registerer, n, b)
 	n.fsm = newFSM(b, n.metrics)
-	n.fsm.onCommit, n.fsm.onRestore = cfg.OnCommit, cfg.OnRestore
+	n.fsm.onCommit, n.fsm.onRestore, n.fsm.onAuthChange = cfg.OnCommit, cfg.OnRestore, cfg.OnAuthChange
 	n.fsm.log = n.log // says which entry it could not apply before it stops
 	n.fwd.metrics = n.metrics
 
@@ -363,6 +373,10 @@ func hostPort(u string) (string, error) {
 	return s, nil
 }
 
+// peerURL returns the URL of the peer port at addr (host:port): https with
+// peer TLS.
+func (n *Node) peerURL(addr string) string { return n.cfg.PeerTLS.scheme() + "://" + addr }
+
 // HasState reports whether the member started from existing Raft state
 // (a restart) rather than empty.
 func (n *Node) HasState() bool { return n.hasState }
@@ -470,7 +484,7 @@ func (n *Node) Members() ([]domain.ClusterMember, error) {
 		name := string(s.ID)
 		m, ok := byName[name]
 		if !ok {
-			m = domain.Member{ID: MemberID(name), Name: name, PeerURL: "http://" + string(s.Address)}
+			m = domain.Member{ID: MemberID(name), Name: name, PeerURL: n.peerURL(string(s.Address))}
 		}
 		out = append(out, domain.ClusterMember{Member: m, IsLeader: name == leader, IsLearner: s.Suffrage != hraft.Voter})
 	}
@@ -485,6 +499,14 @@ func (n *Node) AddMember(ctx context.Context, m domain.Member) (domain.Member, e
 		return domain.Member{}, err
 	}
 	m.ID = MemberID(m.Name)
+	// Every member's peer port has peer TLS, or none has: the scheme of
+	// the new member's URL is the cluster's, whatever the request said
+	// (a bare host:port is taken for http:// before it gets here).
+	addr, err := hostPort(m.PeerURL)
+	if err != nil {
+		return domain.Member{}, domain.InvalidArgument("peer_addr: %v", err)
+	}
+	m.PeerURL = n.peerURL(addr)
 	return m, n.addMember(ctx, m)
 }
 

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -24,53 +25,70 @@ import (
 // The values are outside hashicorp/raft's RPC types (0-4), so a member
 // that sends raw Raft RPCs without the byte is refused, not misread;
 // outside ASCII, so a plain HTTP client pointed at the peer port is
-// refused; and not 0x16, the first byte of a TLS handshake, which peer TLS
-// can tell apart. A connection whose first byte does not come within
-// peerHandshakeTimeout, or is neither, is closed.
+// refused; and not 0x16, the first byte of a TLS handshake, so that a
+// member without peer TLS can tell a member with it (peertls.go). With
+// peer TLS the byte comes first inside the TLS stream. A connection whose
+// TLS handshake and first byte do not come within peerHandshakeTimeout,
+// or whose byte is neither, is closed.
 const (
 	peerProtoRaft byte = 0xC1
 	peerProtoHTTP byte = 0xC2
+	peerProtoTLS  byte = 0x16 // not a protocol: a member with peer TLS dialling one without
 )
 
-// peerHandshakeTimeout bounds the wait for a connection's first byte and
-// for its hand-over to the Raft transport or the HTTP server, so that a
-// silent connection holds nothing but its own goroutine for that long.
+// peerHandshakeTimeout bounds the TLS handshake (with peer TLS), the wait
+// for a connection's first byte and its hand-over to the Raft transport or
+// the HTTP server, so that a silent connection holds nothing but its own
+// goroutine for that long.
 const peerHandshakeTimeout = 5 * time.Second
 
 // peerDrainTimeout bounds how long a stopping member waits for the
 // members' requests in flight before it hands its leadership over.
 const peerDrainTimeout = 2 * time.Second
 
-// dialPeer connects to a member's peer port and sends the protocol byte.
-// Its errors are *net.OpError with Op "dial": nothing was sent.
-func dialPeer(ctx context.Context, d *net.Dialer, addr string, proto byte) (net.Conn, error) {
+// dialPeer connects to a member's peer port, runs the TLS handshake when
+// conf is not nil, and sends the protocol byte. Its errors are
+// *net.OpError with Op "dial": nothing was sent.
+func dialPeer(ctx context.Context, d *net.Dialer, addr string, proto byte, conf *tls.Config) (net.Conn, error) {
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetWriteDeadline(dl)
+		_ = c.SetDeadline(dl)
+	}
+	if conf != nil {
+		if c, err = clientHandshake(ctx, c, conf); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := c.Write([]byte{proto}); err != nil {
 		c.Close()
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: err}
 	}
-	_ = c.SetWriteDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
 
 // DialPeerHTTP opens a connection to the members' HTTP server on the peer
-// port at addr (host:port), with d. A request sent on it is served only if
-// it names a member of the cluster in HeaderMember and comes from that
-// member's address (see Node.ServePeerHTTP).
+// port at addr (host:port), with d, in plain text. A request sent on it is
+// served only if it names a member of the cluster in HeaderMember and
+// comes from that member's address (see Node.ServePeerHTTP).
 func DialPeerHTTP(ctx context.Context, d *net.Dialer, addr string) (net.Conn, error) {
-	return dialPeer(ctx, d, addr, peerProtoHTTP)
+	return dialPeer(ctx, d, addr, peerProtoHTTP, nil)
+}
+
+// DialPeerHTTPTLS is DialPeerHTTP to a peer port with peer TLS: conf is
+// the client side of the handshake (server name, roots, certificate).
+func DialPeerHTTPTLS(ctx context.Context, d *net.Dialer, addr string, conf *tls.Config) (net.Conn, error) {
+	return dialPeer(ctx, d, addr, peerProtoHTTP, conf)
 }
 
 // peerMux accepts the connections of the peer port and sorts them by their
 // first byte.
 type peerMux struct {
 	ln      net.Listener
+	tls     *tls.Config // nil: plain text
 	log     zerolog.Logger
 	refused zerolog.Logger // sampled: a port scan must not flood the log
 	raft    chan net.Conn
@@ -87,9 +105,9 @@ type peerMux struct {
 	closing bool         // close was called: serve no more
 }
 
-func newPeerMux(ln net.Listener, log zerolog.Logger) *peerMux {
+func newPeerMux(ln net.Listener, tlsConf *tls.Config, log zerolog.Logger) *peerMux {
 	m := &peerMux{
-		ln: ln, log: log,
+		ln: ln, tls: tlsConf, log: log,
 		refused: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
 		raft:    make(chan net.Conn),
 		http:    make(chan net.Conn),
@@ -128,25 +146,40 @@ func (m *peerMux) run() {
 	}
 }
 
-// handshake reads the connection's first byte and hands the connection to
-// the Raft transport or to the HTTP server, or closes it.
+// handshake runs the TLS handshake when the port has TLS, reads the
+// connection's first byte and hands the connection to the Raft transport
+// or to the HTTP server, or closes it. It runs in the connection's own
+// goroutine, within peerHandshakeTimeout: a connection that stalls holds
+// up nothing else.
 func (m *peerMux) handshake(c net.Conn) {
 	defer m.wg.Done()
 	deadline := time.Now().Add(peerHandshakeTimeout)
-	_ = c.SetReadDeadline(deadline)
+	_ = c.SetDeadline(deadline)
+	if m.tls != nil {
+		var ok bool
+		if c, ok = m.serverHandshake(c, deadline); !ok {
+			return
+		}
+	}
 	var b [1]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
 		m.log.Debug().Err(err).Str("from", c.RemoteAddr().String()).Msg("peer port: no protocol byte; connection closed")
 		c.Close()
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	var to chan net.Conn
 	switch b[0] {
 	case peerProtoRaft:
 		to = m.raft
 	case peerProtoHTTP:
 		to = m.http
+	case peerProtoTLS:
+		m.refused.Warn().Str("from", c.RemoteAddr().String()).
+			Msg("peer port: a TLS connection, and this member has no peer TLS (--peer-cert-file); closed it. " +
+				"Every member of a cluster has peer TLS, or none has")
+		c.Close()
+		return
 	default:
 		m.refused.Warn().Str("from", c.RemoteAddr().String()).Hex("first_byte", b[:]).
 			Msg("peer port: not a member's connection (unknown protocol byte); closed it. " +

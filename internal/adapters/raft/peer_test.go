@@ -140,7 +140,7 @@ func TestPeerMux_SilentConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newPeerMux(ln, zerolog.New(zerolog.NewTestWriter(t)))
+	m := newPeerMux(ln, nil, zerolog.New(zerolog.NewTestWriter(t)))
 	defer m.close()
 
 	silent, err := net.Dial("tcp", ln.Addr().String())
@@ -150,7 +150,7 @@ func TestPeerMux_SilentConnection(t *testing.T) {
 	defer silent.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := dialPeer(ctx, &net.Dialer{}, ln.Addr().String(), peerProtoRaft)
+	c, err := dialPeer(ctx, &net.Dialer{}, ln.Addr().String(), peerProtoRaft, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestStreamLayer_HTTPLeavesFromTheAdvertisedIP(t *testing.T) {
 	}
 	defer ln.Close()
 	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	s, err := newTCPStreamLayer("127.0.0.2:"+port, "127.0.0.2:"+port, zerolog.New(zerolog.NewTestWriter(t)))
+	s, err := newTCPStreamLayer("127.0.0.2:"+port, "127.0.0.2:"+port, nil, zerolog.New(zerolog.NewTestWriter(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

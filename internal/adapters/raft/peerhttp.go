@@ -80,9 +80,11 @@ func (t memberTransport) CloseIdleConnections() { t.next.CloseIdleConnections() 
 //
 // In plain text this is only as strong as the network: whoever can send
 // packets from a member's IP can pass, as with etcd's plain-text peer
-// port. Peer TLS with client certificate authentication is what makes a
-// member prove who it is. The Raft RPCs on the same port are not checked
-// here: they too rely on the network, or on peer TLS.
+// port. Peer TLS with client certificate authentication (PeerTLS with
+// tls.RequireAndVerifyClientCert) is what makes a member prove that it is
+// one: no connection without a certificate of the peer CA gets this far.
+// The Raft RPCs on the same port are not checked here: they too rely on
+// the network, or on peer TLS.
 func (n *Node) membersOnly(next http.Handler) http.Handler {
 	ips := &ipCache{m: map[string]cachedIPs{}}
 	refused := n.stream.mux.refused

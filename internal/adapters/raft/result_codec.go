@@ -19,7 +19,33 @@ const (
 	resErrInvalid
 	resErrOther
 	resErrLeaseExists
+	// The rejections of auth changes (and any other with these
+	// sentinels) keep their message and their kind.
+	resErrConflict
+	resErrNotFound
+	resErrPreconditionFailed
 )
+
+// sentinelKinds are the error kinds that travel as a sentinel and the
+// message of the error that wrapped it.
+var sentinelKinds = []struct {
+	kind byte
+	err  error
+}{
+	{resErrConflict, domain.ErrConflict},
+	{resErrNotFound, domain.ErrNotFound},
+	{resErrPreconditionFailed, domain.ErrPreconditionFailed},
+}
+
+// remoteError is an error decoded from another member's result: its
+// message as the leader wrote it, and the sentinel it wrapped.
+type remoteError struct {
+	msg string
+	err error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.err }
 
 // EncodeResult encodes a Result for the forwarding protocol.
 func EncodeResult(r domain.Result) []byte {
@@ -72,6 +98,13 @@ func encodeErr(e *encoder, err error) {
 	case errors.Is(err, domain.ErrFutureRevision):
 		e.byte(resErrFutureRevision)
 	default:
+		for _, k := range sentinelKinds {
+			if errors.Is(err, k.err) {
+				e.byte(k.kind)
+				e.string(err.Error())
+				return
+			}
+		}
 		e.byte(resErrOther)
 		e.string(err.Error())
 	}
@@ -95,6 +128,14 @@ func decodeErr(d *decoder) error {
 		return &domain.InvalidArgumentError{Msg: d.string()}
 	case resErrOther:
 		return errors.New(d.string())
+	case resErrConflict, resErrNotFound, resErrPreconditionFailed:
+		msg := d.string()
+		for _, k := range sentinelKinds {
+			if k.kind == kind {
+				return &remoteError{msg: msg, err: k.err}
+			}
+		}
+		return nil
 	default:
 		d.fail(fmt.Errorf("codec: unknown error kind %d", kind))
 		return nil

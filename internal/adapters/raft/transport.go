@@ -2,6 +2,7 @@ package raft
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,14 +17,15 @@ import (
 // errPartitioned is returned for traffic to a peer cut off by Partition.
 var errPartitioned = errors.New("raft: peer unreachable (partitioned)")
 
-// tcpStreamLayer is the peer stream layer: plain TCP today. It is the seam
-// where TLS for peer traffic will wrap the listener and the dialer. The
-// peer port carries Raft and the members' HTTP requests (peer.go): Accept
-// returns the Raft connections only, and Dial opens Raft connections. It
+// tcpStreamLayer is the peer stream layer: TCP, or TLS over TCP with peer
+// TLS (peertls.go), for the listener and the dialer alike. The peer port
+// carries Raft and the members' HTTP requests (peer.go): Accept returns
+// the Raft connections only, and Dial opens Raft connections. It
 // tracks the connections it dials, for Raft and HTTP, so that tests can cut
 // a member off from some peers (Partition), as a network partition would.
 type tcpStreamLayer struct {
 	mux       *peerMux
+	tls       *PeerTLS // nil: plain text
 	advertise net.Addr
 	source    net.Addr // where the members' HTTP leaves from: the advertised IP, if it is this host's
 	log       zerolog.Logger
@@ -41,7 +43,7 @@ type tcpStreamLayer struct {
 
 var _ hraft.StreamLayer = (*tcpStreamLayer)(nil)
 
-func newTCPStreamLayer(bind, advertise string, log zerolog.Logger) (*tcpStreamLayer, error) {
+func newTCPStreamLayer(bind, advertise string, peerTLS *PeerTLS, log zerolog.Logger) (*tcpStreamLayer, error) {
 	adv, err := net.ResolveTCPAddr("tcp", advertise)
 	if err != nil {
 		return nil, fmt.Errorf("raft: advertise address %q: %w", advertise, err)
@@ -53,7 +55,11 @@ func newTCPStreamLayer(bind, advertise string, log zerolog.Logger) (*tcpStreamLa
 	if err != nil {
 		return nil, fmt.Errorf("raft: listen on %s: %w", bind, err)
 	}
-	t := &tcpStreamLayer{mux: newPeerMux(ln, log), advertise: adv, log: log,
+	var serverTLS *tls.Config
+	if peerTLS != nil {
+		serverTLS = peerTLS.Server
+	}
+	t := &tcpStreamLayer{mux: newPeerMux(ln, serverTLS, log), tls: peerTLS, advertise: adv, log: log,
 		conns: map[*gatedConn]struct{}{}, down: map[string]time.Time{}, stop: make(chan struct{})}
 	if isLocalIP(adv.IP) {
 		t.source = &net.TCPAddr{IP: adv.IP}
@@ -97,7 +103,7 @@ func (t *tcpStreamLayer) Dial(addr hraft.ServerAddress, timeout time.Duration) (
 		if err == nil {
 			return c, nil
 		}
-		t.markDown(string(addr))
+		t.markDown(string(addr), err)
 		if time.Now().Add(wait).After(deadline) {
 			return nil, err
 		}
@@ -147,8 +153,9 @@ func (t *tcpStreamLayer) dialHTTP(ctx context.Context, addr string) (net.Conn, e
 // is as good as gone, and the request goes to whoever leads next.
 const httpDialTimeout = 2 * time.Second
 
-// dial connects to addr, sends the protocol byte and tracks the connection
-// for Partition. Its errors are *net.OpError with Op "dial".
+// dial connects to addr (with peer TLS: and runs the handshake), sends
+// the protocol byte and tracks the connection for Partition. Its errors
+// are *net.OpError with Op "dial".
 func (t *tcpStreamLayer) dial(ctx context.Context, addr string, proto byte) (*gatedConn, error) {
 	if t.isBlocked(addr) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errPartitioned}
@@ -161,7 +168,7 @@ func (t *tcpStreamLayer) dial(ctx context.Context, addr string, proto byte) (*ga
 	if proto == peerProtoHTTP && t.source != nil {
 		d.LocalAddr = t.source
 	}
-	c, err := dialPeer(ctx, d, addr, proto)
+	c, err := dialPeer(ctx, d, addr, proto, t.tls.clientConfig(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -172,13 +179,13 @@ func (t *tcpStreamLayer) dial(ctx context.Context, addr string, proto byte) (*ga
 	return g, nil
 }
 
-// markDown records when a peer was first found unreachable.
-func (t *tcpStreamLayer) markDown(addr string) {
+// markDown records when a peer was first found unreachable, and why.
+func (t *tcpStreamLayer) markDown(addr string, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.down[addr]; !ok {
 		t.down[addr] = time.Now()
-		t.log.Warn().Str("peer", addr).Msg("peer unreachable; dialling it until it answers")
+		t.log.Warn().Err(err).Str("peer", addr).Msg("peer unreachable; dialling it until it answers")
 	}
 }
 

@@ -37,6 +37,8 @@ func Apply(b ports.Batch, cmd domain.Command) domain.Result {
 		return applyRevoke(b, cmd.Revoke)
 	case domain.CmdLeaseCheckpoint:
 		return applyCheckpoint(b, cmd.Checkpoint)
+	case domain.CmdAuth:
+		return applyAuth(b, cmd.Auth)
 	case domain.CmdPublishMember:
 		if err := b.PutMember(cmd.Member.Member); err != nil {
 			panic(fmt.Errorf("apply: publish member: %w", err))

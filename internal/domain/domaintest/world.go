@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/watch"
@@ -20,9 +21,10 @@ import (
 // every result is published to the hub, in commit order, the way the Raft
 // FSM publishes committed batches.
 type Publisher struct {
-	mu  sync.Mutex
-	p   *portstest.Proposer
-	hub *watch.Hub
+	mu   sync.Mutex
+	p    *portstest.Proposer
+	hub  *watch.Hub
+	auth *auth.Store // reloaded after every auth change, as the FSM's hook does
 }
 
 // Propose applies cmd and publishes its events.
@@ -32,6 +34,9 @@ func (p *Publisher) Propose(ctx context.Context, cmd domain.Command) (domain.Res
 	res, err := p.p.Propose(ctx, cmd)
 	if err == nil {
 		p.hub.Publish(res.Revision, res.Events)
+		if cmd.Type == domain.CmdAuth && p.auth != nil {
+			err = p.auth.Reload()
+		}
 	}
 	return res, err
 }
@@ -54,6 +59,8 @@ type World struct {
 	Watches  *watch.Service
 	Leases   *lease.Service
 	Lessor   *lease.Lessor
+	// Auth checks passwords with portstest.Hasher and tokens on Clock.
+	Auth *auth.Service
 }
 
 // NewWorld builds a World; its lessor runs until the test ends.
@@ -61,8 +68,13 @@ func NewWorld(t testing.TB) *World {
 	t.Helper()
 	b := portstest.NewBackend()
 	hub := watch.NewHub(watch.HubConfig{}, 1)
-	p := &Publisher{p: portstest.NewProposer(b), hub: hub}
+	authStore := auth.NewStore(b.AuthState)
+	p := &Publisher{p: portstest.NewProposer(b), hub: hub, auth: authStore}
 	clock := portstest.NewClock()
+	auths, err := auth.NewService(auth.Config{}, authStore, p, &portstest.Hasher{}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lessor := lease.NewLessor(lease.Config{}, clock, p, b, func(err error) { t.Errorf("lessor: %v", err) })
 	if err := lessor.Promote(); err != nil {
 		t.Fatal(err)
@@ -77,6 +89,7 @@ func NewWorld(t testing.TB) *World {
 		Watches: watch.New(watch.Config{}, hub, b, p),
 		Leases:  lease.NewService(lessor, p, b),
 		Lessor:  lessor,
+		Auth:    auths,
 	}
 }
 

@@ -163,6 +163,15 @@ func (s *Service) TimeToLive(ctx context.Context, id int64, keys bool) (Status, 
 	return st, nil
 }
 
+// Keys returns the keys attached to a lease as this member last applied
+// them (a serializable read; none for a lease it does not know). The API
+// checks a user's permissions on them before a revoke.
+func (s *Service) Keys(id int64) ([][]byte, error) {
+	v := s.backend.View()
+	defer v.End()
+	return v.LeaseKeys(id)
+}
+
 // List returns every lease (a linearizable read unless serializable).
 func (s *Service) List(ctx context.Context, serializable bool) ([]domain.Lease, int64, error) {
 	if !serializable {

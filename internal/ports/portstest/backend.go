@@ -65,6 +65,9 @@ type fakeState struct {
 	Keys         map[string][]version
 	Leases       map[int64]domain.Lease
 	Attached     map[string]int64 `json:"-"`
+	// Auth is never changed in place: a Batch replaces it with a deep
+	// copy, so the committed state and the batch's copy may share it.
+	Auth domain.AuthState
 }
 
 // clone copies s so that a Batch can change it; version slices are clipped
@@ -238,9 +241,51 @@ func (b *Backend) ClusterID() uint64 {
 	return b.st.ClusterID
 }
 
+// AuthState returns a deep copy of the committed auth configuration.
+func (b *Backend) AuthState() (domain.AuthState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return cloneAuth(b.st.Auth), nil
+}
+
+// cloneAuth returns a deep copy of s that shares no memory with it. Empty
+// slices become nil, as in the bolt backend, which omits them.
+func cloneAuth(s domain.AuthState) domain.AuthState {
+	c := s
+	c.SigningKey = cloneBytes(s.SigningKey)
+	c.Users, c.Roles = nil, nil
+	for _, u := range s.Users {
+		u.PasswordHash = cloneBytes(u.PasswordHash)
+		if len(u.Roles) > 0 {
+			u.Roles = slices.Clone(u.Roles)
+		} else {
+			u.Roles = nil
+		}
+		c.Users = append(c.Users, u)
+	}
+	for _, r := range s.Roles {
+		perms := r.Permissions
+		r.Permissions = nil
+		for _, p := range perms {
+			p.Key, p.RangeEnd = cloneBytes(p.Key), cloneBytes(p.RangeEnd)
+			r.Permissions = append(r.Permissions, p)
+		}
+		c.Roles = append(c.Roles, r)
+	}
+	return c
+}
+
+// cloneBytes copies b; nil when it is empty.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
 // Hash returns a CRC-32C of the versions with a main revision <= rev, in
-// revision order, and the compact revision. Leases are not hashed, as in the
-// bolt backend.
+// revision order, and the compact revision. Leases and the auth state are
+// not hashed, as in the bolt backend.
 func (b *Backend) Hash(rev int64) (uint32, int64, int64, error) {
 	b.mu.Lock()
 	st := b.st
@@ -537,6 +582,24 @@ func (bt *fakeBatch) SetClusterID(id uint64) error {
 	if bt.st.ClusterID == 0 {
 		bt.st.ClusterID = id
 	}
+	return nil
+}
+
+// AuthState returns a deep copy of the auth configuration, including the
+// batch's own writes.
+func (bt *fakeBatch) AuthState() (domain.AuthState, error) {
+	if bt.done {
+		return domain.AuthState{}, errBatchDone
+	}
+	return cloneAuth(bt.st.Auth), nil
+}
+
+// PutAuthState replaces the auth configuration with a deep copy of s.
+func (bt *fakeBatch) PutAuthState(s domain.AuthState) error {
+	if bt.done {
+		return errBatchDone
+	}
+	bt.st.Auth = cloneAuth(s)
 	return nil
 }
 

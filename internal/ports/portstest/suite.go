@@ -39,6 +39,10 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) ports.Backend) 
 	t.Run("LeaseKeysOrder", s.testLeaseKeysOrder)
 	t.Run("LeaseCompact", s.testLeaseCompact)
 	t.Run("LeaseSnapshot", s.testLeaseSnapshot)
+	t.Run("AuthFresh", s.testAuthFresh)
+	t.Run("AuthBatch", s.testAuthBatch)
+	t.Run("AuthDeepCopy", s.testAuthDeepCopy)
+	t.Run("AuthSnapshot", s.testAuthSnapshot)
 }
 
 type suite struct {
