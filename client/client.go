@@ -51,10 +51,14 @@ type Config struct {
 	// the members send a heartbeat every 10s by default; negative: never).
 	WatchIdleTimeout time.Duration
 
-	// Username and Password are sent as HTTP Basic credentials when set
-	// (for clusters with auth enabled).
+	// Username and Password are the user of a cluster with auth enabled:
+	// the client gets a token with them (POST /v1/auth/authenticate),
+	// sends it with every call, and gets a new one when a member refuses
+	// it (it expired, or the password changed). While auth is off they are
+	// sent as HTTP Basic credentials, which the members then ignore.
 	Username, Password string
-	// Token is sent as a Bearer token when set; it wins over Username.
+	// Token is sent as a Bearer token when set, as it is: it wins over
+	// Username, and is never renewed.
 	Token string
 	// UserAgent is sent as the User-Agent header (default "cairn-go-client").
 	UserAgent string
@@ -73,6 +77,7 @@ type Client struct {
 	hc        *http.Client
 	transport *http.Transport // ours, when cfg.HTTPClient is nil
 	cur       atomic.Uint64   // index of the current endpoint (mod len)
+	tokens    tokenCache      // the token of Username, when auth is on
 
 	ctx    context.Context // ends at Close: stops watches and keepalives
 	cancel context.CancelFunc

@@ -87,6 +87,7 @@ func memberConfig(name, dataDir string, clientPort int, peers []app.Peer) app.Co
 	c.ElectionTimeout = 500 * time.Millisecond
 	c.RequestTimeout = 3 * time.Second
 	c.ShutdownTimeout = 5 * time.Second
+	c.BcryptCost = 4 // the lowest: the tests log in, they do not measure bcrypt
 	c.LogLevel = "warn"
 	return c.WithDerivedDefaults()
 }

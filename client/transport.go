@@ -16,6 +16,12 @@ import (
 // may have reached the member (its headers were written): when it is false
 // with an error, the member certainly did not carry the request out.
 func (c *Client) once(ctx context.Context, ep *url.URL, r *request, stream bool) (resp *response, sent bool, err error) {
+	return c.send(ctx, ep, r, stream, true)
+}
+
+// send is once; renew says whether a token the member refuses (401) may be
+// renewed, and the request sent again, once.
+func (c *Client) send(ctx context.Context, ep *url.URL, r *request, stream, renew bool) (resp *response, sent bool, err error) {
 	u, err := url.Parse(ep.String() + r.path)
 	if err != nil {
 		return nil, false, fmt.Errorf("cairn: bad request path %q: %w", r.path, err)
@@ -49,15 +55,18 @@ func (c *Client) once(ctx context.Context, ep *url.URL, r *request, stream bool)
 		req.Header[k] = vs
 	}
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	switch {
-	case c.cfg.Token != "":
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	case c.cfg.Username != "":
-		req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
-	}
+	token := c.setCredentials(ctx, ep, req)
 	hr, err := c.hc.Do(req)
 	if err != nil {
 		return nil, wrote.Load(), fmt.Errorf("cairn: %s %s on %s: %w", r.method, r.path, ep, err)
+	}
+	if hr.StatusCode == http.StatusUnauthorized && token != "" && renew {
+		// The token expired, or the password changed: a 401 carried
+		// nothing out, so get a new token and send the request again.
+		_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, 64<<10))
+		hr.Body.Close()
+		c.tokens.forget(token)
+		return c.send(ctx, ep, r, stream, false)
 	}
 	resp = &response{endpoint: ep.String(), status: hr.StatusCode, header: hr.Header}
 	if stream && hr.StatusCode/100 == 2 {

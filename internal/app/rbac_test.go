@@ -310,3 +310,36 @@ func TestRBAC_WatchEndsWhenPermissionGoes(t *testing.T) {
 		t.Fatalf("the stream did not end cleanly: %v", err)
 	}
 }
+
+// TestRBAC_JoinNeedsRoot: with auth on, a member joins only with root's
+// credentials (--join-user); without them the cluster refuses it, and the
+// new member stops with the refusal.
+func TestRBAC_JoinNeedsRoot(t *testing.T) {
+	e := authCluster(t)
+	peer := Peer{Name: "n4", URL: fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
+	cfg := testConfig(t, "n4", t.TempDir(), freePort(t), []Peer{peer})
+	e.pki.secure(t, &cfg)
+	cfg.Join = e.ms[1].URL
+
+	refused := startMember(t, cfg)
+	select {
+	case err := <-refused.done:
+		if err == nil || !strings.Contains(err.Error(), "permission_denied") {
+			t.Fatalf("a join without root's credentials: %v, want a refusal", err)
+		}
+		refused.cancel = nil // it stopped on its own
+	case <-time.After(30 * time.Second):
+		t.Fatal("a join without root's credentials went on")
+	}
+
+	cfg.DataDir = t.TempDir()
+	cfg.JoinUser = "root:rootpw"
+	n4 := startMember(t, cfg)
+	waitReadyWith(t, e.anon, n4.URL, 30*time.Second)
+	code, body, _ := retryUnavailable(t, "read through the new member", func() (int, string) {
+		return e.do(e.basic("rw", "rwpw"), "GET", n4.URL+"/v1/kv/app/k?raw", "")
+	})
+	if code != http.StatusOK || body != "secret-value" {
+		t.Fatalf("read through the joined member: %d %q", code, body)
+	}
+}

@@ -43,9 +43,10 @@ var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": t
 // authenticate finds out who sends the request, when auth is on: HTTP
 // Basic, a token ("Authorization: Bearer T", or the bare token as etcd's
 // gateway sends it), or else the common name of a verified TLS client
-// certificate. Credentials that do not hold are a 401 even where none are
-// needed; a request without any is a 401 but on openPaths. What the user
-// may do is decided later, by allow.
+// certificate. Credentials that do not hold are a 401; so is a request
+// without any. On openPaths credentials are not read at all: a probe or a
+// login never fails because of a header meant for other calls. What the
+// user may do is decided later, by allow.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.auth == nil || !s.auth.Store().Enabled() || openPaths[r.URL.Path] {

@@ -113,7 +113,7 @@ func (c *compiled) verify(token string, now time.Time) (string, error) {
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", domain.ErrUnauthenticated, err)
+		return "", fmt.Errorf("%v: %w", err, domain.ErrUnauthenticated)
 	}
 	return claims.user, nil
 }
