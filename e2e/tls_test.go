@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,87 +90,8 @@ func TestCluster_TLSFailover(t *testing.T) {
 
 	// A write through any member (forwarded to the leader over peer TLS)
 	// is visible at once, with a linearizable read (read index over peer
-	// TLS), through every member.
-	for _, w := range c.members {
-		key, val := []byte("tls/visible/"+w.name), []byte("written through "+w.name)
-		w.mustPut(key, val)
-		for _, r := range c.members {
-			kv, err := r.getKV(context.Background(), key, "")
-			if err != nil {
-				t.Fatalf("read through %s right after the write through %s: %v", r.name, w.name, err)
-			}
-			if got, _ := kv.value(); !bytes.Equal(got, val) {
-				t.Errorf("read %q through %s: got %q, want %q", key, r.name, got, val)
-			}
-		}
-	}
-
-	leader := c.leader()
-	survivors := c.others(leader)
-	log := newWriteLog()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, stopWriters := context.WithCancel(context.Background())
-	defer stopWriters()
-	for _, s := range survivors {
-		wg.Go(func() { log.write(ctx, t, s, "tls/w/"+s.name+"/") })
-	}
-	waitFor(t, 10*time.Second, "the writers to get 20 writes through", func() error {
-		if n, _ := log.ackedSince(begin); n < 20 {
-			return fmt.Errorf("%d writes acknowledged", n)
-		}
-		return nil
-	})
-
-	killedAt := time.Now()
-	leader.kill()
-	waitFor(t, 10*time.Second, "a new leader", func() error {
-		name := ""
-		for _, s := range survivors {
-			st, err := s.status(context.Background())
-			if err != nil {
-				return err
-			}
-			if st.LeaderName == "" || st.LeaderName == leader.name || (name != "" && st.LeaderName != name) {
-				return fmt.Errorf("%s follows %q", s.name, st.LeaderName)
-			}
-			name = st.LeaderName
-		}
-		return nil
-	})
-	t.Logf("leader %s killed; a new leader %v later", leader.name, time.Since(killedAt).Round(time.Millisecond))
-	waitFor(t, 10*time.Second, "20 writes acknowledged after the kill", func() error {
-		if n, _ := log.ackedSince(killedAt); n < 20 {
-			return fmt.Errorf("%d writes acknowledged", n)
-		}
-		return nil
-	})
-
-	restartedAt := time.Now()
-	leader.start()
-	t.Logf("%s ready %v after its restart", leader.name, leader.waitReady(15*time.Second).Round(time.Millisecond))
-	waitFor(t, 10*time.Second, "20 writes acknowledged after the restart", func() error {
-		if n, _ := log.ackedSince(restartedAt); n < 20 {
-			return fmt.Errorf("%d writes acknowledged", n)
-		}
-		return nil
-	})
-	stopWriters()
-	wg.Wait()
-
-	rev := c.waitConverged(10 * time.Second)
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	t.Logf("writes: %d acknowledged, %d unknown %v; every member at revision %d",
-		len(log.acked), len(log.unknown), log.failures, rev)
-	for _, m := range c.members {
-		got, err := m.listPrefix(context.Background(), "tls/w/", "&serializable=true")
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkWrites(t, m.name, got, log.acked, log.unknown)
-	}
-	checkHashes(t, c.members, rev)
+	// TLS), through every member; then the leader is killed under writes.
+	failoverUnderWrites(t, c, failoverRun{prefix: "tls/", writes: 20, queries: []string{"&serializable=true"}})
 	t.Logf("test took %v", time.Since(begin))
 }
 

@@ -557,20 +557,9 @@ func TestOpenAPI_AuthClientCert(t *testing.T) {
 	post := func(name, target, body string) apiCase {
 		return jsonCase(name, http.MethodPost, target, body, http.StatusOK, "")
 	}
-	run(jsonCase("EnableWithoutRoot", http.MethodPost, "/v1/auth/enable", "", http.StatusPreconditionFailed, "precondition_failed"))
-	run(post("AddRootUser", "/v1/auth/users", `{"name":"root","password":"rootpw"}`))
-	run(post("AddRootRole", "/v1/auth/roles", `{"name":"root"}`))
-	run(apiCase{name: "GrantRoot", method: http.MethodPut, target: "/v1/auth/users/root/roles/root", status: http.StatusOK})
-	run(post("AddAlice", "/v1/auth/users", `{"name":"alice","password":"alicepw"}`))
-	run(jsonCase("AddAliceAgain", http.MethodPost, "/v1/auth/users", `{"name":"alice","password":"x"}`, http.StatusConflict, "conflict"))
-	run(apiCase{name: "DeleteNobody", method: http.MethodDelete, target: "/v1/auth/users/nobody", status: http.StatusNotFound, code: "not_found"})
-	run(apiCase{name: "GrantMissingRole", method: http.MethodPut, target: "/v1/auth/users/alice/roles/nothing", status: http.StatusNotFound, code: "not_found"})
-	run(post("AddReader", "/v1/auth/roles", `{"name":"reader"}`))
-	run(post("GrantRead", "/v1/auth/roles/reader/permissions", `{"key":"pub/","prefix":true,"permission":"read"}`))
-	run(apiCase{name: "GrantReader", method: http.MethodPut, target: "/v1/auth/users/alice/roles/reader", status: http.StatusOK})
-	run(put("PutPub", "pub/a", "v"))
-	run(put("PutSecret", "secret/s", "v"))
-	run(post("Enable", "/v1/auth/enable", ""))
+	for _, c := range authSetup(post, put("PutSecret", "secret/s", "v")) {
+		run(c)
+	}
 
 	get := func(name, target string, status int, code string) apiCase {
 		return apiCase{name: name, method: http.MethodGet, target: target, status: status, code: code}
@@ -585,6 +574,30 @@ func TestOpenAPI_AuthClientCert(t *testing.T) {
 		mallory(get("CertificateOfNoUser", "/v1/status", http.StatusForbidden, "permission_denied")),
 		headerFirst,
 	})
+}
+
+// authSetup is the state the certificate and follower tests start from,
+// with the refusals on the way (which a follower must pass on with their
+// kind): root with the role root, alice with the role reader (read on the
+// prefix pub/), the key pub/a, then extra, then auth enabled. post makes
+// the test's change case.
+func authSetup(post func(name, target, body string) apiCase, extra ...apiCase) []apiCase {
+	cases := []apiCase{
+		jsonCase("EnableWithoutRoot", http.MethodPost, "/v1/auth/enable", "", http.StatusPreconditionFailed, "precondition_failed"),
+		post("AddRootUser", "/v1/auth/users", `{"name":"root","password":"rootpw"}`),
+		post("AddRootRole", "/v1/auth/roles", `{"name":"root"}`),
+		{name: "GrantRoot", method: http.MethodPut, target: "/v1/auth/users/root/roles/root", status: http.StatusOK},
+		post("AddAlice", "/v1/auth/users", `{"name":"alice","password":"alicepw"}`),
+		jsonCase("AddAliceAgain", http.MethodPost, "/v1/auth/users", `{"name":"alice","password":"x"}`, http.StatusConflict, "conflict"),
+		{name: "DeleteNobody", method: http.MethodDelete, target: "/v1/auth/users/nobody", status: http.StatusNotFound, code: "not_found"},
+		{name: "GrantMissingRole", method: http.MethodPut, target: "/v1/auth/users/alice/roles/nothing", status: http.StatusNotFound, code: "not_found"},
+		post("AddReader", "/v1/auth/roles", `{"name":"reader"}`),
+		post("GrantRead", "/v1/auth/roles/reader/permissions", `{"key":"pub/","prefix":true,"permission":"read"}`),
+		{name: "GrantReader", method: http.MethodPut, target: "/v1/auth/users/alice/roles/reader", status: http.StatusOK},
+		put("PutPub", "pub/a", "v"),
+	}
+	cases = append(cases, extra...)
+	return append(cases, post("Enable", "/v1/auth/enable", ""))
 }
 
 // TestOpenAPI_AuthFollowers validates auth through a follower: the
@@ -616,19 +629,9 @@ func TestOpenAPI_AuthFollowers(t *testing.T) {
 		c.reapplied = &apiCase{status: http.StatusConflict, code: "conflict"}
 		return c
 	}
-	run(jsonCase("EnableWithoutRoot", http.MethodPost, "/v1/auth/enable", "", http.StatusPreconditionFailed, "precondition_failed"))
-	run(post("AddRootUser", "/v1/auth/users", `{"name":"root","password":"rootpw"}`))
-	run(post("AddRootRole", "/v1/auth/roles", `{"name":"root"}`))
-	run(apiCase{name: "GrantRoot", method: http.MethodPut, target: "/v1/auth/users/root/roles/root", status: http.StatusOK})
-	run(post("AddAlice", "/v1/auth/users", `{"name":"alice","password":"alicepw"}`))
-	run(jsonCase("AddAliceAgain", http.MethodPost, "/v1/auth/users", `{"name":"alice","password":"x"}`, http.StatusConflict, "conflict"))
-	run(apiCase{name: "DeleteNobody", method: http.MethodDelete, target: "/v1/auth/users/nobody", status: http.StatusNotFound, code: "not_found"})
-	run(apiCase{name: "GrantMissingRole", method: http.MethodPut, target: "/v1/auth/users/alice/roles/nothing", status: http.StatusNotFound, code: "not_found"})
-	run(post("AddReader", "/v1/auth/roles", `{"name":"reader"}`))
-	run(post("GrantRead", "/v1/auth/roles/reader/permissions", `{"key":"pub/","prefix":true,"permission":"read"}`))
-	run(apiCase{name: "GrantReader", method: http.MethodPut, target: "/v1/auth/users/alice/roles/reader", status: http.StatusOK})
-	run(put("PutPub", "pub/a", "v"))
-	run(post("Enable", "/v1/auth/enable", ""))
+	for _, c := range authSetup(post) {
+		run(c)
+	}
 	tok := run(jsonCase("Authenticate", http.MethodPost, "/v1/auth/authenticate", `{"name":"alice","password":"alicepw"}`, http.StatusOK, "")).str(t, "token")
 
 	root, alice := basicAuth("root", "rootpw"), bearerAuth(tok)
