@@ -27,3 +27,18 @@ func TestBcrypt(t *testing.T) {
 		t.Error("a 73-byte password was hashed (bcrypt would ignore its end)")
 	}
 }
+
+// BenchmarkMatch is one login's password check at the default cost, what a
+// wrong password or a first Basic login costs the member.
+func BenchmarkMatch(b *testing.B) {
+	h := Bcrypt{}
+	hash, err := h.Hash("s3cret")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if ok, err := h.Match(hash, "s3cret"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}

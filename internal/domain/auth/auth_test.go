@@ -32,7 +32,7 @@ func (r *reloading) Propose(ctx context.Context, cmd domain.Command) (domain.Res
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	svc    *auth.Service
 	store  *auth.Store
 	clock  *portstest.Clock
@@ -40,7 +40,7 @@ type env struct {
 	p      *reloading
 }
 
-func newEnv(t *testing.T, cfg auth.Config) *env {
+func newEnv(t testing.TB, cfg auth.Config) *env {
 	t.Helper()
 	b := portstest.NewBackend()
 	store := auth.NewStore(b.AuthState)
