@@ -99,12 +99,18 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		a.closeListeners()
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	backend, err := boltadapter.Open(filepath.Join(cfg.DataDir, "state.db"), boltadapter.Config{})
+	// The store's commits are not fsynced: the Raft log is the durable
+	// copy of every applied entry (see internal/adapters/bolt/unsynced.go).
+	backend, err := boltadapter.Open(filepath.Join(cfg.DataDir, "state.db"), boltadapter.Config{Unsynced: true})
 	if err != nil {
 		a.closeListeners()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	a.backend = backend
+	if backend.Rebuilt() {
+		log.Warn().Str("path", filepath.Join(cfg.DataDir, "state.db.untrusted")).
+			Msg("the store was written without fsync before the machine restarted, and may be torn: it is set aside, and rebuilt from the Raft snapshot and log")
+	}
 
 	// The watch hub starts at the store's revision; the apply path feeds it.
 	a.hub = watch.NewHub(watch.HubConfig{MaxWatchers: cfg.MaxWatchers}, backend.Stats().Rev)
@@ -146,6 +152,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		SnapshotThreshold: cfg.SnapshotCount,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		HashCheckInterval: cfg.CorruptCheckInterval,
+		RestoreOnStart:    backend.Rebuilt(),
 		Logger:            log,
 		Registerer:        a.registry,
 		Version:           Version,

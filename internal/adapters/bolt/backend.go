@@ -31,6 +31,11 @@ type Config struct {
 	InitialMmapSize int
 	// OpenTimeout bounds the wait for the file lock (0: 10s).
 	OpenTimeout time.Duration
+	// Unsynced makes commits skip the fsync: for a store whose every
+	// change is also in a durable log that is replayed after a restart
+	// (see unsynced.go for why that is safe, and Rebuilt). On a system
+	// that does not tell its boot id, commits are synced anyway.
+	Unsynced bool
 }
 
 func (c Config) options() *bbolt.Options {
@@ -72,6 +77,11 @@ type Backend struct {
 	idxCompactRev int64
 	cur           state
 
+	// boot is this boot's id when commits are unsynced, else nil.
+	boot []byte
+	// rebuilt: Open found the file untrusted and started an empty one.
+	rebuilt bool
+
 	// viewMu guards views: the number of open Views by their compact
 	// revision.
 	viewMu sync.Mutex
@@ -80,8 +90,28 @@ type Backend struct {
 
 // Open opens (or creates) the store in the bbolt file at path and rebuilds
 // its index.
+//
+// With cfg.Unsynced, a file written without fsync before the machine
+// restarted may be torn: Open sets it aside and starts an empty store, and
+// Rebuilt reports it, so that the caller restores the state from the Raft
+// snapshot and log.
 func Open(path string, cfg Config) (*Backend, error) {
 	b := &Backend{path: path, cfg: cfg, views: make(map[int64]int)}
+	if cfg.Unsynced {
+		b.boot = bootID()
+	}
+	if b.boot != nil {
+		ok, err := trustFile(path, b.boot)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if err := setAside(path); err != nil {
+				return nil, err
+			}
+			b.rebuilt = true
+		}
+	}
 	db, err := openDB(path, cfg)
 	if err != nil {
 		return nil, err
@@ -91,8 +121,19 @@ func Open(path string, cfg Config) (*Backend, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if b.boot != nil {
+		if err := writeMarker(path, b.boot); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		db.NoSync = true
+	}
 	return b, nil
 }
+
+// Rebuilt reports whether Open set an untrusted file aside (unsynced
+// commits before the machine restarted) and started an empty store.
+func (b *Backend) Rebuilt() bool { return b.rebuilt }
 
 // openDB opens the bbolt file and creates the buckets it lacks.
 func openDB(path string, cfg Config) (*bbolt.DB, error) {
@@ -274,8 +315,18 @@ func (b *Backend) Close() error {
 	if bt := b.open.Swap(nil); bt != nil {
 		_ = bt.tx.Rollback()
 	}
+	var syncErr error
+	if b.db.NoSync {
+		syncErr = b.db.Sync()
+	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close %s: %w", b.path, err)
+	}
+	if syncErr != nil {
+		return fmt.Errorf("bolt: sync %s: %w", b.path, syncErr)
+	}
+	if b.boot != nil {
+		return removeMarker(b.path)
 	}
 	return nil
 }

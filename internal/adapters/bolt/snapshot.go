@@ -85,6 +85,9 @@ func (b *Backend) Restore(r io.Reader) error {
 		b.closed = true
 		return fmt.Errorf("bolt: restore: %w", err)
 	}
+	// The restored file is on disk (writeFile synced it); the marker of
+	// unsynced commits is still there for the commits to come.
+	db.NoSync = b.boot != nil
 	return nil
 }
 

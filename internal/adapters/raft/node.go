@@ -17,6 +17,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"go.etcd.io/bbolt"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/ports"
@@ -61,6 +62,11 @@ type Config struct {
 	// SnapshotInterval is how often the threshold is checked (default
 	// 10s; hashicorp/raft adds up to the same again as jitter).
 	SnapshotInterval time.Duration
+	// RestoreOnStart makes the node rebuild the store from its latest
+	// snapshot and the log after it (the store was set aside as untrusted:
+	// bolt.Backend.Rebuilt). Otherwise the store, which records the last
+	// entry it applied, is used as it is.
+	RestoreOnStart bool
 	// TrailingLogs is the number of entries kept after a snapshot so that
 	// slow followers can catch up from the log (default: the snapshot
 	// threshold, at most 10240).
@@ -196,7 +202,14 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft: data dir: %w", err)
 	}
-	logs, err := openLogStore(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	// As the MVCC store does: no freelist written at each commit (bbolt
+	// rebuilds it when it opens the file), and the map freelist. A log
+	// that is appended at its end and truncated at its start frees pages
+	// all the time; writing their list with every append cost more than
+	// the entries themselves.
+	logs, err := openLogStore(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &bbolt.Options{
+		NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, Timeout: 10 * time.Second,
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("raft: open log store: %w", err)
 	}
@@ -243,9 +256,11 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.SnapshotInterval = cfg.SnapshotInterval
-	// The store is durable and records its applied index: a restart needs
-	// no snapshot restore, and entries already applied are skipped.
-	rc.NoSnapshotRestoreOnStart = true
+	// The store records its applied index: a restart needs no snapshot
+	// restore, and entries already applied are skipped. A store that was
+	// set aside is empty: the latest snapshot is restored into it, and the
+	// log after the snapshot replayed.
+	rc.NoSnapshotRestoreOnStart = !cfg.RestoreOnStart
 
 	n.metrics = newMetrics(cfg.Registerer, n, b)
 	n.fsm = newFSM(b, n.metrics)
@@ -274,8 +289,16 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 			return nil, fmt.Errorf("raft: bootstrap: %w", err)
 		}
 	}
+	// The last entries stay in memory: the leader reads each entry back
+	// to send it to every follower, and a follower to apply it. Without
+	// the cache every such read was a bbolt transaction.
+	cached, err := hraft.NewLogCache(logCacheSize, logs)
+	if err != nil {
+		n.closeStores()
+		return nil, err
+	}
 	// Heartbeats go through the main loop: see serialTransport.
-	r, err := hraft.NewRaft(rc, n.fsm, logs, logs, snaps, serialTransport{n.trans})
+	r, err := hraft.NewRaft(rc, n.fsm, cached, logs, snaps, serialTransport{n.trans})
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raft: start: %w", err)
@@ -291,6 +314,11 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	}
 	return n, nil
 }
+
+// logCacheSize is how many of the last log entries stay in memory: a few
+// batches of MaxAppendEntries (256), enough for a follower that is a
+// moment behind.
+const logCacheSize = 1024
 
 func (n *Node) closeStores() {
 	if n.trans != nil {

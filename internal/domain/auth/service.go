@@ -41,10 +41,11 @@ type Service struct {
 	slots   chan struct{} // one per running hash
 	waiters chan struct{} // one per login waiting for a slot
 
-	salt  [16]byte // keys the cache of verified passwords
-	mu    sync.Mutex
-	cache map[[32]byte]uint64 // verified (user, password) -> password revision
-	dummy []byte              // hash checked for unknown users, so that they take as long
+	salt      [16]byte // keys the cache of verified passwords
+	mu        sync.Mutex
+	cache     map[[32]byte]uint64 // verified (user, password) -> password revision
+	dummyOnce sync.Once
+	dummy     []byte // hash checked for unknown users, so that they take as long
 }
 
 // maxCachedLogins bounds the cache of verified passwords.
@@ -67,11 +68,6 @@ func NewService(cfg Config, store *Store, p ports.Proposer, h ports.PasswordHash
 	if _, err := rand.Read(s.salt[:]); err != nil {
 		return nil, err
 	}
-	dummy, err := h.Hash(fmt.Sprintf("%x", s.salt))
-	if err != nil {
-		return nil, fmt.Errorf("auth: hash: %w", err)
-	}
-	s.dummy = dummy
 	return s, nil
 }
 
@@ -117,12 +113,20 @@ func (s *Service) Login(ctx context.Context, name, password, source string) erro
 	if up != nil && s.cached(ck, up.user.PasswordRevision) {
 		return nil
 	}
-	hash := s.dummy
+	var hash []byte
 	if up != nil {
 		hash = up.user.PasswordHash
 	}
 	var ok bool
 	err := s.withSlot(ctx, func() (err error) {
+		if hash == nil {
+			// An unknown user costs a hash check too, so that the time
+			// of a refusal does not tell whether the user exists. The
+			// hash is made at the first need: a member that never sees
+			// an unknown user never pays for it.
+			s.dummyOnce.Do(func() { s.dummy, _ = s.hasher.Hash(fmt.Sprintf("%x", s.salt)) })
+			hash = s.dummy
+		}
 		ok, err = s.hasher.Match(hash, password)
 		return err
 	})
