@@ -215,7 +215,9 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	}
 	n.logs = logs
 	hlog := newHCLog(n.log)
-	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog.Named("snapshot"))
+	// One snapshot is kept: it is a whole copy of the store, and the
+	// previous one is only removed once the new one is complete on disk.
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 1, hlog.Named("snapshot"))
 	if err != nil {
 		logs.Close()
 		return nil, fmt.Errorf("raft: open snapshot store: %w", err)
