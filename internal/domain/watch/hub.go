@@ -35,7 +35,6 @@ type Hub struct {
 	ringEvents int
 	ringBytes  int
 	floor      int64 // every revision above floor is in the ring (if it had events)
-	notify     chan struct{}
 	closed     bool
 	done       chan struct{} // closed by Close
 
@@ -43,6 +42,14 @@ type Hub struct {
 	catchingUp  int
 	slow        int64
 	maxWatchers int
+
+	// The watchers parked in Next, caught up with rev: a publish wakes
+	// only those its events concern, found by key (a watcher of one key)
+	// or among the range watchers. The others stay asleep and count as
+	// caught up with every revision published while they sleep.
+	keyParked   map[string]map[*Watcher]struct{}
+	rangeParked map[*Watcher]struct{}
+	wakeups     int64
 }
 
 // HubConfig bounds a Hub. Zero values mean the defaults.
@@ -68,7 +75,84 @@ func NewHub(cfg HubConfig, rev int64) *Hub {
 	if cfg.MaxWatchers <= 0 {
 		cfg.MaxWatchers = 10000
 	}
-	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev, notify: make(chan struct{}), done: make(chan struct{})}
+	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev,
+		done: make(chan struct{}), keyParked: map[string]map[*Watcher]struct{}{}, rangeParked: map[*Watcher]struct{}{}}
+}
+
+// park files w, caught up with h.rev, as waiting for a change of its
+// range. The caller holds h.mu.
+func (h *Hub) park(w *Watcher) {
+	w.parked, w.wakeFrom = true, 0
+	if len(w.req.RangeEnd) > 0 {
+		h.rangeParked[w] = struct{}{}
+		return
+	}
+	k := string(w.req.Key)
+	ws := h.keyParked[k]
+	if ws == nil {
+		ws = map[*Watcher]struct{}{}
+		h.keyParked[k] = ws
+	}
+	ws[w] = struct{}{}
+}
+
+// unpark takes w out of the index. The caller holds h.mu.
+func (h *Hub) unpark(w *Watcher) {
+	if !w.parked {
+		return
+	}
+	w.parked = false
+	if len(w.req.RangeEnd) > 0 {
+		delete(h.rangeParked, w)
+		return
+	}
+	k := string(w.req.Key)
+	if ws := h.keyParked[k]; ws != nil {
+		delete(ws, w)
+		if len(ws) == 0 {
+			delete(h.keyParked, k)
+		}
+	}
+}
+
+// wake unparks w and tells it that its next change is at revision from
+// (0: look from where it stands). The caller holds h.mu.
+func (h *Hub) wake(w *Watcher, from int64) {
+	h.unpark(w)
+	h.wakeups++
+	w.wakeFrom = from
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wakeConcerned wakes the parked watchers that ev concerns. The caller
+// holds h.mu.
+func (h *Hub) wakeConcerned(ev *domain.Event) {
+	rev := ev.Kv.ModRevision
+	for w := range h.keyParked[string(ev.Kv.Key)] {
+		if rev >= w.next && w.match(ev) {
+			h.wake(w, rev)
+		}
+	}
+	for w := range h.rangeParked {
+		if rev >= w.next && w.match(ev) {
+			h.wake(w, rev)
+		}
+	}
+}
+
+// wakeAll wakes every parked watcher, to look from where it stands.
+func (h *Hub) wakeAll() {
+	for _, ws := range h.keyParked {
+		for w := range ws {
+			h.wake(w, 0)
+		}
+	}
+	for w := range h.rangeParked {
+		h.wake(w, 0)
+	}
 }
 
 // Publish records the events of a committed batch, whose last revision is
@@ -111,8 +195,11 @@ func (h *Hub) Publish(rev int64, events []domain.Event) {
 		h.head = 0
 	}
 	h.rev = rev
-	close(h.notify)
-	h.notify = make(chan struct{})
+	if len(h.keyParked) > 0 || len(h.rangeParked) > 0 {
+		for i := range events {
+			h.wakeConcerned(&events[i])
+		}
+	}
 }
 
 // Reset forgets the ring after the store was replaced (a snapshot was
@@ -122,8 +209,9 @@ func (h *Hub) Reset(rev int64) {
 	defer h.mu.Unlock()
 	h.ring, h.head, h.ringEvents, h.ringBytes = nil, 0, 0, 0
 	h.rev, h.floor = rev, rev
-	close(h.notify)
-	h.notify = make(chan struct{})
+	// The revisions up to rev were not published: every watcher reads
+	// them from the store.
+	h.wakeAll()
 }
 
 // Close ends every watcher (Next returns ErrClosed) and refuses new ones.
@@ -132,7 +220,6 @@ func (h *Hub) Close() {
 	defer h.mu.Unlock()
 	if !h.closed {
 		h.closed = true
-		close(h.notify)
 		close(h.done)
 	}
 }
@@ -154,13 +241,20 @@ type Stats struct {
 	Slow       int64 // times a watcher fell behind the ring
 	RingEvents int   // events held in memory
 	RingBytes  int   // their keys and values, approximately
+	Parked     int   // watchers asleep until a change of their range
+	Wakeups    int64 // times a publish woke a parked watcher
 }
 
 // Stats returns the hub's figures.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents, RingBytes: h.ringBytes}
+	parked := len(h.rangeParked)
+	for _, ws := range h.keyParked {
+		parked += len(ws)
+	}
+	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents, RingBytes: h.ringBytes,
+		Parked: parked, Wakeups: h.wakeups}
 }
 
 // register counts a new watcher, within the limit.

@@ -312,3 +312,80 @@ func TestService_Watch(t *testing.T) {
 		}
 	})
 }
+
+// TestHub_PublishWakesOnlyConcernedWatchers: a watcher asleep in Next is
+// woken by a change of its range only; the revisions published while it
+// slept count as seen, and a range watcher is found as a key watcher is.
+func TestHub_PublishWakesOnlyConcernedWatchers(t *testing.T) {
+	t.Parallel()
+	hub := watch.NewHub(watch.HubConfig{}, 1)
+	defer hub.Close()
+	svc := watch.New(watch.Config{}, hub, portstest.NewBackend(), portstest.NewProposer(portstest.NewBackend()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		msgs []watch.Message
+		err  error
+	}
+	start := func(req watch.Request) (*watch.Watcher, chan result) {
+		req.Serializable = true
+		w, err := svc.Watch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan result, 1)
+		go func() { m, err := w.Next(ctx); ch <- result{m, err} }()
+		return w, ch
+	}
+	key, keyCh := start(watch.Request{Key: []byte("a")})
+	defer key.Close()
+	rng, rngCh := start(watch.Request{Key: []byte("r/"), RangeEnd: []byte("r0")})
+	defer rng.Close()
+	waitParked := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for hub.Stats().Parked != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d watchers parked, want %d", hub.Stats().Parked, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitParked(2)
+	put := func(rev int64, key string) {
+		hub.Publish(rev, []domain.Event{{Type: domain.EventPut, Kv: domain.KeyValue{Key: []byte(key), Value: []byte("v"), ModRevision: rev}}})
+	}
+	for rev := int64(2); rev < 102; rev++ {
+		put(rev, fmt.Sprintf("other/%d", rev))
+	}
+	if st := hub.Stats(); st.Wakeups != 0 || st.Parked != 2 {
+		t.Fatalf("100 changes of other keys: %d wakeups, %d parked; want 0 and 2", st.Wakeups, st.Parked)
+	}
+	put(102, "r/x")
+	got := <-rngCh
+	if got.err != nil || len(got.msgs) != 1 || got.msgs[0].Revision != 102 {
+		t.Fatalf("range watcher: %+v", got)
+	}
+	put(103, "a")
+	got = <-keyCh
+	if got.err != nil || len(got.msgs) != 1 || got.msgs[0].Revision != 103 {
+		t.Fatalf("key watcher: %+v", got)
+	}
+	if st := hub.Stats(); st.Wakeups != 2 {
+		t.Fatalf("%d wakeups, want 2", st.Wakeups)
+	}
+	// Asleep through changes of other keys, then its context ends: it
+	// has seen everything up to the latest revision.
+	tctx, tcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := key.Next(tctx); done <- err }()
+	waitParked(1)
+	put(104, "other")
+	tcancel()
+	if err := <-done; err == nil {
+		t.Fatal("Next returned without an error after its context ended")
+	}
+	if p := key.Progress(); p != 104 {
+		t.Fatalf("progress %d after sleeping through revision 104, want 104", p)
+	}
+}

@@ -111,7 +111,7 @@ func (s *Service) Watch(ctx context.Context, req Request) (*Watcher, error) {
 		s.hub.unregister()
 		return nil, &domain.CompactedError{CompactRevision: compactRev}
 	}
-	return &Watcher{s: s, req: req, next: start}, nil
+	return &Watcher{s: s, req: req, next: start, wake: make(chan struct{}, 1)}, nil
 }
 
 // Watcher delivers the changes of its range in revision order, each
@@ -122,13 +122,24 @@ type Watcher struct {
 	next   int64 // first revision not yet delivered
 	synced bool  // the last changes came from the ring
 	closed bool
+
+	// Guarded by the hub's mu: parked while filed in the hub's index;
+	// wakeFrom, once woken, the first revision with a change it may want
+	// (0: none known). wake receives the hub's signal.
+	parked   bool
+	wakeFrom int64
+	wake     chan struct{}
 }
 
 // Close releases the watcher.
 func (w *Watcher) Close() {
 	if !w.closed {
 		w.closed = true
-		w.s.hub.unregister()
+		h := w.s.hub
+		h.mu.Lock()
+		h.unpark(w)
+		h.mu.Unlock()
+		h.unregister()
 	}
 }
 
@@ -168,7 +179,7 @@ func (w *Watcher) Next(ctx context.Context) ([]Message, error) {
 	h := w.s.hub
 	for {
 		h.mu.Lock()
-		cur, ch, closed := h.rev, h.notify, h.closed
+		cur, closed := h.rev, h.closed
 		if closed {
 			h.mu.Unlock()
 			return nil, ErrClosed
@@ -204,11 +215,33 @@ func (w *Watcher) Next(ctx context.Context) ([]Message, error) {
 			}
 			continue
 		}
+		// Caught up: sleep until a publish concerns this watcher.
+		h.park(w)
 		h.mu.Unlock()
+		var err error
 		select {
-		case <-ch:
+		case <-w.wake:
+		case <-h.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
+		}
+		h.mu.Lock()
+		if w.parked {
+			// Not woken: no revision published while it slept had a
+			// change for it.
+			h.unpark(w)
+			w.next = max(w.next, h.rev+1)
+		} else if w.wakeFrom > 0 {
+			// The revisions before wakeFrom had none either.
+			w.next = max(w.next, w.wakeFrom)
+		}
+		select { // a signal that came after the context ended
+		case <-w.wake:
+		default:
+		}
+		h.mu.Unlock()
+		if err != nil {
+			return nil, err
 		}
 	}
 }

@@ -1,0 +1,61 @@
+package watch_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/domain"
+	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/ports/portstest"
+)
+
+// BenchmarkFanOut publishes revisions that change one key, watched by one
+// watcher, while idle watchers of other keys (exact keys, as service
+// discovery and locks watch) wait: a publish must cost the same whatever
+// their number. It reports the time from a publish to its delivery.
+func BenchmarkFanOut(b *testing.B) {
+	for _, idle := range []int{0, 1000, 10000} {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) {
+			hub := watch.NewHub(watch.HubConfig{MaxWatchers: idle + 10}, 1)
+			defer hub.Close()
+			svc := watch.New(watch.Config{}, hub, portstest.NewBackend(), portstest.NewProposer(portstest.NewBackend()))
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			defer func() { cancel(); wg.Wait() }()
+			for i := 0; i < idle; i++ {
+				w, err := svc.Watch(ctx, watch.Request{Key: []byte(fmt.Sprintf("idle/%05d", i)), Serializable: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Go(func() {
+					defer w.Close()
+					for ctx.Err() == nil {
+						_, _ = w.Next(ctx)
+					}
+				})
+			}
+			hot, err := svc.Watch(ctx, watch.Request{Key: []byte("hot"), Serializable: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer hot.Close()
+			time.Sleep(100 * time.Millisecond) // let the idle watchers park
+			var lat time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rev := int64(i + 2)
+				start := time.Now()
+				hub.Publish(rev, []domain.Event{{Type: domain.EventPut, Kv: domain.KeyValue{Key: []byte("hot"), Value: []byte("v"), ModRevision: rev}}})
+				msgs, err := hot.Next(ctx)
+				if err != nil || len(msgs) != 1 || msgs[0].Revision != rev {
+					b.Fatalf("revision %d: %v %v", rev, msgs, err)
+				}
+				lat += time.Since(start)
+			}
+			b.ReportMetric(float64(lat.Microseconds())/float64(b.N), "µs/delivery")
+		})
+	}
+}
