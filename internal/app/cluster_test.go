@@ -236,20 +236,29 @@ func TestCluster_SnapshotInstall(t *testing.T) {
 	for i := 200; i < 250; i++ {
 		last = mustPut(t, ms[li].URL, fmt.Sprintf("k/%03d", i), "y")
 	}
-	restarted := startMember(t, lagging.cfg)
+	restartAndCompare(t, ms, lagging, li, last, 250)
+}
+
+// restartAndCompare starts the stopped member old again in its place in
+// ms, waits until every member applied revision last, and checks that it
+// holds keys keys under k/ and the leader's (ms[li]) hash at last.
+func restartAndCompare(t *testing.T, ms []*member, old *member, li int, last int64, keys int) *member {
+	t.Helper()
+	restarted := startMember(t, old.cfg)
 	for i, m := range ms {
-		if m == lagging {
+		if m == old {
 			ms[i] = restarted
 		}
 	}
 	waitCaughtUp(t, ms, last)
 	code, body := do(t, http.MethodGet, restarted.URL+"/v1/kv/k/?prefix=true&count_only=true&serializable=true", "")
-	if code != 200 || !strings.Contains(body, `"count":250`) {
-		t.Fatalf("restarted member holds %s, want 250 keys", body)
+	if code != http.StatusOK || !strings.Contains(body, fmt.Sprintf(`"count":%d`, keys)) {
+		t.Fatalf("restarted member holds %s, want %d keys", body, keys)
 	}
 	if a, b := hashAt(t, ms[li].URL, last), hashAt(t, restarted.URL, last); a != b {
-		t.Fatalf("hash at %d differs after snapshot install: %x vs %x", last, a, b)
+		t.Fatalf("hash at %d: leader %x, restarted member %x", last, a, b)
 	}
+	return restarted
 }
 
 func TestCluster_NoQuorum(t *testing.T) {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,20 +46,7 @@ func TestCluster_StoreRebuiltAfterMachineCrash(t *testing.T) {
 	if err := os.WriteFile(state+".unsynced", []byte("a boot before the power cut\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	restarted := startMember(t, victim.cfg)
-	for i, m := range ms {
-		if m == victim {
-			ms[i] = restarted
-		}
-	}
-	waitCaughtUp(t, ms, last)
-	code, body := do(t, http.MethodGet, restarted.URL+"/v1/kv/k/?prefix=true&count_only=true&serializable=true", "")
-	if code != http.StatusOK || !strings.Contains(body, `"count":450`) {
-		t.Fatalf("the rebuilt member holds %s, want 450 keys", body)
-	}
-	if a, b := hashAt(t, ms[li].URL, last), hashAt(t, restarted.URL, last); a != b {
-		t.Fatalf("hash at %d: leader %x, rebuilt member %x", last, a, b)
-	}
+	restartAndCompare(t, ms, victim, li, last, 450)
 	if _, err := os.Stat(state + ".untrusted"); err != nil {
 		t.Fatalf("the torn file was not kept aside: %v", err)
 	}
