@@ -127,29 +127,23 @@ func (s *Server) guard(need auth.Need, next http.HandlerFunc) http.HandlerFunc {
 }
 
 // streamContext returns a context for a long-running request (a watch, a
-// long poll) that ends, with the denial as its cause, when an auth change
-// takes from the user what needs describe.
+// long poll, an observe) that ends, with the denial as its cause, when an
+// auth change takes from the user what needs describe. It costs no
+// goroutine: the check runs in the auth store's reload.
 func (s *Server) streamContext(r *http.Request, needs ...auth.Need) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	if s.auth == nil {
 		return ctx, func() { cancel(nil) }
 	}
 	store, user := s.auth.Store(), auth.UserFrom(r.Context())
-	go func() {
-		for {
-			changed := store.Changed()
-			if err := store.Check(user, needs...); err != nil {
-				cancel(err)
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-changed:
-			}
+	check := func() {
+		if err := store.Check(user, needs...); err != nil {
+			cancel(err)
 		}
-	}()
-	return ctx, func() { cancel(nil) }
+	}
+	unregister := store.OnChange(check)
+	check() // a change between the request's check and the registration
+	return ctx, func() { unregister(); cancel(nil) }
 }
 
 // denied returns the auth error that ended ctx, if that is what ended it.

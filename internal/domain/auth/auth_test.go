@@ -349,3 +349,18 @@ func TestStore_ChangedWakesWaiters(t *testing.T) {
 		t.Fatal("Changed was not closed by a reload")
 	}
 }
+
+func TestStore_OnChange(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	calls := 0
+	cancel := e.store.OnChange(func() { calls++ })
+	e.do(e.svc.AddRole(context.Background(), "x"))
+	if calls != 1 {
+		t.Fatalf("%d calls after one change, want 1", calls)
+	}
+	cancel()
+	e.do(e.svc.AddRole(context.Background(), "y"))
+	if calls != 1 {
+		t.Fatalf("a cancelled hook was called: %d calls", calls)
+	}
+}

@@ -107,13 +107,16 @@ type Store struct {
 
 	mu      sync.Mutex
 	changed chan struct{}
+	// hooks are called after every Reload, by id.
+	hooks  map[uint64]func()
+	nextID uint64
 }
 
 // NewStore returns a Store that reads the replicated state with load
 // (ports.Backend.AuthState); call Reload before using it and after every
 // applied auth change or snapshot restore.
 func NewStore(load func() (domain.AuthState, error)) *Store {
-	s := &Store{load: load, changed: make(chan struct{})}
+	s := &Store{load: load, changed: make(chan struct{}), hooks: map[uint64]func(){}}
 	s.cur.Store(compile(domain.AuthState{}))
 	return s
 }
@@ -125,11 +128,35 @@ func (s *Store) Reload() error {
 		return fmt.Errorf("auth: load state: %w", err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.cur.Store(compile(st))
 	close(s.changed)
 	s.changed = make(chan struct{})
+	hooks := make([]func(), 0, len(s.hooks))
+	for _, f := range s.hooks {
+		hooks = append(hooks, f)
+	}
+	s.mu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
 	return nil
+}
+
+// OnChange registers f to be called after every Reload (in the goroutine
+// that reloads: f must be quick and must not call OnChange's cancel of
+// another hook) until cancel is called. A long-running request uses it to
+// check its permission again without a goroutine of its own.
+func (s *Store) OnChange(f func()) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.nextID
+	s.nextID++
+	s.hooks[id] = f
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.hooks, id)
+	}
 }
 
 // Changed returns a channel closed at the next Reload: a long-running
