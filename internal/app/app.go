@@ -184,12 +184,20 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		WatchHeartbeat:  cfg.WatchHeartbeat,
 	}, svcs)
 	node.ServePeerHTTP(api.PeerHandler()) // the members' calls: on the peer port, to members only
+	// HTTP/1.1, and HTTP/2: over TLS (negotiated by ALPN) and, on plain
+	// http:// URLs, by prior knowledge (h2c), so that a client can carry
+	// many watches on one connection, each an HTTP/2 stream.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          httpErrorLog(log.With().Str("component", "http").Logger()),
+			Protocols:         protocols,
 		})
 	}
 	if a.failpoints, err = a.startFailpoints(); err != nil {
