@@ -228,3 +228,70 @@ func BenchmarkWatch_Publish(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWatch_EventLatency opens n watch streams on distinct keys of one
+// member, over HTTP/2 (h2c: many streams share a connection), then changes
+// the key of one random watcher at a time and reports, from just before the
+// put to the event's arrival, the p50 and p99 latency, and the cost of a
+// watcher (client and server, both in this process).
+func BenchmarkWatch_EventLatency(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("watchers=%d", n), func(b *testing.B) {
+			b.ReportMetric(0, "ns/op")
+			ms := startClusterWith(b, 1, func(c *Config) { c.MaxWatchers = n + 10 })
+			url := ms[0].URL
+			p := new(http.Protocols)
+			p.SetUnencryptedHTTP2(true)
+			tr := &http.Transport{Protocols: p}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			before := memNow()
+			arrived := make([]chan time.Time, n)
+			var wg sync.WaitGroup
+			var bodies []io.Closer
+			for i := range n {
+				resp, err := openWatch(b, client, fmt.Sprintf("%s/v1/watch/lat/%05d", url, i), nil, 10*time.Minute)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("watch %d: %v %v", i, resp, err)
+				}
+				bodies = append(bodies, resp.Body)
+				arrived[i] = make(chan time.Time, 1)
+				opened := make(chan struct{})
+				wg.Go(func() {
+					readSSE(resp.Body, func(ev sseEvent) bool {
+						if ev.IsComment {
+							if _, ok := watchingFrom(ev); ok {
+								close(opened)
+							}
+							return true
+						}
+						arrived[i] <- time.Now()
+						return true
+					})
+				})
+				<-opened
+			}
+			after := memNow()
+			b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/watcher")
+			b.ReportMetric(float64(after.stack-before.stack)/float64(n), "stack-B/watcher")
+			var lat []time.Duration
+			for j := 0; j < 300; j++ {
+				i := (j * 7919) % n
+				t0 := time.Now()
+				mustPut(b, url, fmt.Sprintf("lat/%05d", i), "v")
+				select {
+				case at := <-arrived[i]:
+					lat = append(lat, at.Sub(t0))
+				case <-time.After(30 * time.Second):
+					b.Fatalf("no event for watcher %d", i)
+				}
+			}
+			b.ReportMetric(float64(percentile(lat, 0.5).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99-µs")
+			for _, c := range bodies {
+				c.Close()
+			}
+			wg.Wait()
+		})
+	}
+}
