@@ -13,9 +13,10 @@ import (
 )
 
 // BenchmarkFanOut publishes revisions that change one key, watched by one
-// watcher, while idle watchers of other keys (exact keys, as service
-// discovery and locks watch) wait: a publish must cost the same whatever
-// their number. It reports the time from a publish to its delivery.
+// watcher, while idle watchers of other keys wait: half of them watch one
+// key (as locks do), half a prefix (as service discovery does). A publish
+// must cost the same whatever their number. It reports the time from a
+// publish to its delivery.
 func BenchmarkFanOut(b *testing.B) {
 	for _, idle := range []int{0, 1000, 10000} {
 		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) {
@@ -26,7 +27,12 @@ func BenchmarkFanOut(b *testing.B) {
 			var wg sync.WaitGroup
 			defer func() { cancel(); wg.Wait() }()
 			for i := 0; i < idle; i++ {
-				w, err := svc.Watch(ctx, watch.Request{Key: []byte(fmt.Sprintf("idle/%05d", i)), Serializable: true})
+				req := watch.Request{Key: []byte(fmt.Sprintf("idle/%05d", i)), Serializable: true}
+				if i%2 == 1 {
+					req.Key = append(req.Key, '/')
+					req.RangeEnd = domain.PrefixEnd(req.Key)
+				}
+				w, err := svc.Watch(ctx, req)
 				if err != nil {
 					b.Fatal(err)
 				}

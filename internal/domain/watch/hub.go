@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"sort"
 	"sync"
 
@@ -47,9 +48,10 @@ type Hub struct {
 	// only those its events concern, found by key (a watcher of one key)
 	// or among the range watchers. The others stay asleep and count as
 	// caught up with every revision published while they sleep.
-	keyParked   map[string]map[*Watcher]struct{}
-	rangeParked map[*Watcher]struct{}
-	wakeups     int64
+	keyParked    map[string]map[*Watcher]struct{}
+	prefixParked map[string]map[*Watcher]struct{} // by prefix: [p, PrefixEnd(p))
+	rangeParked  map[*Watcher]struct{}            // other ranges, checked one by one
+	wakeups      int64
 }
 
 // HubConfig bounds a Hub. Zero values mean the defaults.
@@ -76,22 +78,37 @@ func NewHub(cfg HubConfig, rev int64) *Hub {
 		cfg.MaxWatchers = 10000
 	}
 	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev,
-		done: make(chan struct{}), keyParked: map[string]map[*Watcher]struct{}{}, rangeParked: map[*Watcher]struct{}{}}
+		done: make(chan struct{}), keyParked: map[string]map[*Watcher]struct{}{},
+		prefixParked: map[string]map[*Watcher]struct{}{}, rangeParked: map[*Watcher]struct{}{}}
+}
+
+// parkedIn returns the index a watcher is filed in and its key there
+// (nil for the range watchers checked one by one). A range [p,
+// PrefixEnd(p)) holds exactly the keys that start with p: such watchers
+// are found by looking up each prefix of a changed key.
+func (h *Hub) parkedIn(w *Watcher) (map[string]map[*Watcher]struct{}, string) {
+	switch end := w.req.RangeEnd; {
+	case len(end) == 0:
+		return h.keyParked, string(w.req.Key)
+	case bytes.Equal(end, domain.PrefixEnd(w.req.Key)):
+		return h.prefixParked, string(w.req.Key)
+	}
+	return nil, ""
 }
 
 // park files w, caught up with h.rev, as waiting for a change of its
 // range. The caller holds h.mu.
 func (h *Hub) park(w *Watcher) {
 	w.parked, w.wakeFrom = true, 0
-	if len(w.req.RangeEnd) > 0 {
+	idx, k := h.parkedIn(w)
+	if idx == nil {
 		h.rangeParked[w] = struct{}{}
 		return
 	}
-	k := string(w.req.Key)
-	ws := h.keyParked[k]
+	ws := idx[k]
 	if ws == nil {
 		ws = map[*Watcher]struct{}{}
-		h.keyParked[k] = ws
+		idx[k] = ws
 	}
 	ws[w] = struct{}{}
 }
@@ -102,15 +119,15 @@ func (h *Hub) unpark(w *Watcher) {
 		return
 	}
 	w.parked = false
-	if len(w.req.RangeEnd) > 0 {
+	idx, k := h.parkedIn(w)
+	if idx == nil {
 		delete(h.rangeParked, w)
 		return
 	}
-	k := string(w.req.Key)
-	if ws := h.keyParked[k]; ws != nil {
+	if ws := idx[k]; ws != nil {
 		delete(ws, w)
 		if len(ws) == 0 {
-			delete(h.keyParked, k)
+			delete(idx, k)
 		}
 	}
 }
@@ -130,10 +147,19 @@ func (h *Hub) wake(w *Watcher, from int64) {
 // wakeConcerned wakes the parked watchers that ev concerns. The caller
 // holds h.mu.
 func (h *Hub) wakeConcerned(ev *domain.Event) {
-	rev := ev.Kv.ModRevision
-	for w := range h.keyParked[string(ev.Kv.Key)] {
+	rev, key := ev.Kv.ModRevision, ev.Kv.Key
+	for w := range h.keyParked[string(key)] {
 		if rev >= w.next && w.match(ev) {
 			h.wake(w, rev)
+		}
+	}
+	if len(h.prefixParked) > 0 {
+		for n := 0; n <= len(key); n++ {
+			for w := range h.prefixParked[string(key[:n])] {
+				if rev >= w.next && w.match(ev) {
+					h.wake(w, rev)
+				}
+			}
 		}
 	}
 	for w := range h.rangeParked {
@@ -145,9 +171,11 @@ func (h *Hub) wakeConcerned(ev *domain.Event) {
 
 // wakeAll wakes every parked watcher, to look from where it stands.
 func (h *Hub) wakeAll() {
-	for _, ws := range h.keyParked {
-		for w := range ws {
-			h.wake(w, 0)
+	for _, idx := range []map[string]map[*Watcher]struct{}{h.keyParked, h.prefixParked} {
+		for _, ws := range idx {
+			for w := range ws {
+				h.wake(w, 0)
+			}
 		}
 	}
 	for w := range h.rangeParked {
@@ -195,7 +223,7 @@ func (h *Hub) Publish(rev int64, events []domain.Event) {
 		h.head = 0
 	}
 	h.rev = rev
-	if len(h.keyParked) > 0 || len(h.rangeParked) > 0 {
+	if len(h.keyParked) > 0 || len(h.prefixParked) > 0 || len(h.rangeParked) > 0 {
 		for i := range events {
 			h.wakeConcerned(&events[i])
 		}
@@ -251,6 +279,9 @@ func (h *Hub) Stats() Stats {
 	defer h.mu.Unlock()
 	parked := len(h.rangeParked)
 	for _, ws := range h.keyParked {
+		parked += len(ws)
+	}
+	for _, ws := range h.prefixParked {
 		parked += len(ws)
 	}
 	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents, RingBytes: h.ringBytes,

@@ -339,8 +339,12 @@ func TestHub_PublishWakesOnlyConcernedWatchers(t *testing.T) {
 	}
 	key, keyCh := start(watch.Request{Key: []byte("a")})
 	defer key.Close()
-	rng, rngCh := start(watch.Request{Key: []byte("r/"), RangeEnd: []byte("r0")})
+	rng, rngCh := start(watch.Request{Key: []byte("r/"), RangeEnd: []byte("r0")}) // the prefix r/
 	defer rng.Close()
+	from, fromCh := start(watch.Request{Key: []byte("z"), RangeEnd: []byte{0}}) // every key from z on
+	defer from.Close()
+	all, allCh := start(watch.Request{Key: []byte{}, RangeEnd: []byte{0}}) // every key
+	defer all.Close()
 	waitParked := func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -351,15 +355,19 @@ func TestHub_PublishWakesOnlyConcernedWatchers(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitParked(2)
+	waitParked(4)
 	put := func(rev int64, key string) {
 		hub.Publish(rev, []domain.Event{{Type: domain.EventPut, Kv: domain.KeyValue{Key: []byte(key), Value: []byte("v"), ModRevision: rev}}})
 	}
-	for rev := int64(2); rev < 102; rev++ {
+	put(2, "other/first")
+	if got := <-allCh; got.err != nil || len(got.msgs) != 1 || got.msgs[0].Revision != 2 {
+		t.Fatalf("watcher of every key: %+v", got)
+	}
+	for rev := int64(3); rev < 102; rev++ {
 		put(rev, fmt.Sprintf("other/%d", rev))
 	}
-	if st := hub.Stats(); st.Wakeups != 0 || st.Parked != 2 {
-		t.Fatalf("100 changes of other keys: %d wakeups, %d parked; want 0 and 2", st.Wakeups, st.Parked)
+	if st := hub.Stats(); st.Wakeups != 1 || st.Parked != 3 {
+		t.Fatalf("99 more changes of other keys: %d wakeups, %d parked; want 1 and 3", st.Wakeups, st.Parked)
 	}
 	put(102, "r/x")
 	got := <-rngCh
@@ -371,8 +379,12 @@ func TestHub_PublishWakesOnlyConcernedWatchers(t *testing.T) {
 	if got.err != nil || len(got.msgs) != 1 || got.msgs[0].Revision != 103 {
 		t.Fatalf("key watcher: %+v", got)
 	}
-	if st := hub.Stats(); st.Wakeups != 2 {
-		t.Fatalf("%d wakeups, want 2", st.Wakeups)
+	put(104, "zz")
+	if got := <-fromCh; got.err != nil || len(got.msgs) != 1 || got.msgs[0].Revision != 104 {
+		t.Fatalf("from-key watcher: %+v", got)
+	}
+	if st := hub.Stats(); st.Wakeups != 4 {
+		t.Fatalf("%d wakeups, want 4", st.Wakeups)
 	}
 	// Asleep through changes of other keys, then its context ends: it
 	// has seen everything up to the latest revision.
@@ -380,12 +392,40 @@ func TestHub_PublishWakesOnlyConcernedWatchers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := key.Next(tctx); done <- err }()
 	waitParked(1)
-	put(104, "other")
+	put(105, "other")
 	tcancel()
 	if err := <-done; err == nil {
 		t.Fatal("Next returned without an error after its context ended")
 	}
-	if p := key.Progress(); p != 104 {
-		t.Fatalf("progress %d after sleeping through revision 104, want 104", p)
+	if p := key.Progress(); p != 105 {
+		t.Fatalf("progress %d after sleeping through revision 105, want 105", p)
+	}
+}
+
+// TestHub_PrefixWatcherAlone: a prefix watcher parked with no other
+// watcher is woken by a change under its prefix.
+func TestHub_PrefixWatcherAlone(t *testing.T) {
+	t.Parallel()
+	hub := watch.NewHub(watch.HubConfig{}, 1)
+	defer hub.Close()
+	svc := watch.New(watch.Config{}, hub, portstest.NewBackend(), portstest.NewProposer(portstest.NewBackend()))
+	w, err := svc.Watch(context.Background(), watch.Request{Key: []byte("p/"), RangeEnd: []byte("p0"), Serializable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ch := make(chan []watch.Message, 1)
+	go func() { m, _ := w.Next(context.Background()); ch <- m }()
+	for hub.Stats().Parked != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	hub.Publish(2, []domain.Event{{Type: domain.EventPut, Kv: domain.KeyValue{Key: []byte("p/x"), ModRevision: 2}}})
+	select {
+	case m := <-ch:
+		if len(m) != 1 || m[0].Revision != 2 {
+			t.Fatalf("got %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the prefix watcher was not woken")
 	}
 }
