@@ -150,25 +150,7 @@ func measureStreams(b *testing.B, n int, url string, change func()) {
 	var bodies []io.Closer
 	var wg sync.WaitGroup
 	for range n {
-		resp, err := openWatch(b, client, url, nil, time.Minute)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("watch %s: %v %v", url, resp, err)
-		}
-		bodies = append(bodies, resp.Body)
-		opened := make(chan struct{})
-		wg.Go(func() {
-			readSSE(resp.Body, func(ev sseEvent) bool {
-				if ev.IsComment {
-					if _, ok := watchingFrom(ev); ok {
-						close(opened)
-					}
-					return true
-				}
-				got <- time.Now()
-				return true
-			})
-		})
-		<-opened
+		bodies = append(bodies, openTimedStream(b, client, url, time.Minute, got, &wg))
 	}
 	after := memNow()
 	b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/watcher")
@@ -190,6 +172,32 @@ func measureStreams(b *testing.B, n int, url string, change func()) {
 	}
 	wg.Wait()
 	client.Transport.(*http.Transport).CloseIdleConnections()
+}
+
+// openTimedStream opens a watch stream on url, reads it in a goroutine of
+// wg that sends the arrival time of each message to got, and returns once
+// the stream is open; closing what it returns ends the stream.
+func openTimedStream(b *testing.B, client *http.Client, url string, timeout time.Duration, got chan<- time.Time, wg *sync.WaitGroup) io.Closer {
+	b.Helper()
+	resp, err := openWatch(b, client, url, nil, timeout)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("watch %s: %v %v", url, resp, err)
+	}
+	opened := make(chan struct{})
+	wg.Go(func() {
+		readSSE(resp.Body, func(ev sseEvent) bool {
+			if ev.IsComment {
+				if _, ok := watchingFrom(ev); ok {
+					close(opened)
+				}
+				return true
+			}
+			got <- time.Now()
+			return true
+		})
+	})
+	<-opened
+	return resp.Body
 }
 
 type memSample struct {
@@ -250,26 +258,8 @@ func BenchmarkWatch_EventLatency(b *testing.B) {
 			var wg sync.WaitGroup
 			var bodies []io.Closer
 			for i := range n {
-				resp, err := openWatch(b, client, fmt.Sprintf("%s/v1/watch/lat/%05d", url, i), nil, 10*time.Minute)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Fatalf("watch %d: %v %v", i, resp, err)
-				}
-				bodies = append(bodies, resp.Body)
 				arrived[i] = make(chan time.Time, 1)
-				opened := make(chan struct{})
-				wg.Go(func() {
-					readSSE(resp.Body, func(ev sseEvent) bool {
-						if ev.IsComment {
-							if _, ok := watchingFrom(ev); ok {
-								close(opened)
-							}
-							return true
-						}
-						arrived[i] <- time.Now()
-						return true
-					})
-				})
-				<-opened
+				bodies = append(bodies, openTimedStream(b, client, fmt.Sprintf("%s/v1/watch/lat/%05d", url, i), 10*time.Minute, arrived[i], &wg))
 			}
 			after := memNow()
 			b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/watcher")
