@@ -6,6 +6,7 @@
 # dropped) to the first read. Needs the tools ../shared/bench/compare.sh
 # builds. Run from the project root:
 #   scripts/space-compare.sh [N] [CAIRN_BINARY]    (default 1000000, a fresh build)
+# SKIP_ETCD=1 measures Cairn alone.
 set -eu
 N=${1:-1000000}
 HERE=$(cd "$(dirname "$0")/../../shared/bench" && pwd)
@@ -46,6 +47,7 @@ echo "  cold restart to the first read: $(first_read "http://127.0.0.1:$P/v1/kv/
 kill $PID_c; wait $PID_c 2>/dev/null || true
 
 # etcd
+[ "${SKIP_ETCD:-}" = 1 ] && exit 0
 B=$((26000 + RANDOM % 1000)) ED=$BARTMP/etcd
 "$HERE/etcd-cluster.sh" start -n 1 -d "$ED" -p $B -f >/dev/null 2>&1 || fail "etcd did not start"
 EURL=http://127.0.0.1:$((B + 1))
