@@ -1031,7 +1031,20 @@ func TestOpenAPI_Followers(t *testing.T) {
 			}
 		}}),
 		f(apiCase{name: "Hash", method: http.MethodGet, target: "/v1/maintenance/hash", status: http.StatusOK}),
+		f(apiCase{name: "MoveLeaderUnknown", method: http.MethodPost, target: "/v1/cluster/leader", body: `{"to":12345}`, contentType: "application/json",
+			status: http.StatusNotFound, code: "not_found"}),
+		f(apiCase{name: "MoveLeaderNoTarget", method: http.MethodPost, target: "/v1/cluster/leader", body: `{}`, contentType: "application/json",
+			status: http.StatusBadRequest, code: "invalid_argument", req: reqUnchecked}),
 	})
+	// Last, as it moves the leader: to the follower that takes the calls.
+	to := raftadapter.MemberID(ms[follower].cfg.Name)
+	step(t, doc, router, ms, f(apiCase{name: "MoveLeader", method: http.MethodPost, target: "/v1/cluster/leader",
+		body: fmt.Sprintf(`{"to":%d}`, to), contentType: "application/json", status: http.StatusOK,
+		check: func(t *testing.T, r *apiResult) {
+			if !strings.Contains(string(r.body), fmt.Sprintf(`"leader":%d`, to)) {
+				t.Fatalf("moved to %d: %s", to, r.body)
+			}
+		}}))
 }
 
 // currentFollower returns the index of a member that follows a known

@@ -82,6 +82,40 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusCreated, rev, memberAddedJSON{Header: s.header(rev), Member: memberOut(domain.ClusterMember{Member: m})})
 }
 
+type moveLeaderJSON struct {
+	To *uint64 `json:"to"`
+}
+
+type movedLeaderJSON struct {
+	Header headerJSON `json:"header"`
+	Leader uint64     `json:"leader"`
+}
+
+// handleMoveLeader hands leadership to the member named by its ID and
+// answers once that member leads. It runs on the leader: a follower
+// forwards it (onLeader).
+func (s *Server) handleMoveLeader(w http.ResponseWriter, r *http.Request) {
+	if q := newQuery(r); q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	var in moveLeaderJSON
+	if err := decodeJSON(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.To == nil {
+		s.writeError(w, r, domain.InvalidArgument("to is required: the id of the member to lead (see /v1/cluster/members)"))
+		return
+	}
+	if err := s.cluster.TransferLeadership(r.Context(), *in.To); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rev := s.cluster.Revision()
+	s.writeJSON(w, http.StatusOK, rev, movedLeaderJSON{Header: s.header(rev), Leader: *in.To})
+}
+
 func (s *Server) handleHash(w http.ResponseWriter, r *http.Request) {
 	q := newQuery(r, "revision", "serializable")
 	rev := q.int("revision")

@@ -46,6 +46,7 @@ func (s *Server) peerRoutes() http.Handler {
 	api.Post("/v1/cluster/members", s.handleAddMember)
 	api.Get("/v1/maintenance/hash", s.handleHash)
 
+	api.Post("/v1/cluster/leader", s.leaderOnly(s.handleMoveLeader))
 	api.Post("/v1/leases", s.leaderOnly(s.handleGrant))
 	api.Get("/v1/leases/{id}", s.leaderOnly(s.handleTimeToLive))
 	api.Post("/v1/leases/{id}/keepalive", s.leaderOnly(s.handleKeepAlive))

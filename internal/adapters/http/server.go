@@ -38,6 +38,10 @@ type ClusterService interface {
 	Ready() error
 	Members() ([]domain.ClusterMember, error)
 	AddMember(ctx context.Context, m domain.Member) (domain.Member, error)
+	// TransferLeadership hands leadership from this member, the leader, to
+	// the member with ID to, once it leads (domain.ErrNotLeader on a
+	// follower).
+	TransferLeadership(ctx context.Context, to uint64) error
 	Revision() int64
 	ReadBarrier(ctx context.Context) error
 	// ProposeEncoded proposes a command forwarded by the member named from
@@ -178,6 +182,7 @@ func (s *Server) routes() http.Handler {
 	api.Get("/v1/status", s.guard(user, s.handleStatus))
 	api.Get("/v1/cluster/members", s.guard(user, s.handleMembers))
 	api.Post("/v1/cluster/members", s.guard(auth.Root(), s.handleAddMember))
+	api.Post("/v1/cluster/leader", s.guard(auth.Root(), s.onLeader(s.handleMoveLeader)))
 	api.Get("/v1/maintenance/hash", s.guard(auth.Root(), s.handleHash))
 	if s.auth != nil {
 		s.authRoutes(api)

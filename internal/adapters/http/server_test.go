@@ -55,8 +55,10 @@ func (fakeCluster) Members() ([]domain.ClusterMember, error) {
 func (fakeCluster) AddMember(_ context.Context, m domain.Member) (domain.Member, error) {
 	return m, nil
 }
-func (fakeCluster) Revision() int64 { return 9 }
-func (fakeCluster) IsLeader() bool  { return true }
+
+func (fakeCluster) TransferLeadership(context.Context, uint64) error { return nil }
+func (fakeCluster) Revision() int64                                  { return 9 }
+func (fakeCluster) IsLeader() bool                                   { return true }
 func (fakeCluster) LeaderPeerURL(context.Context) (string, error) {
 	return "", domain.ErrNoLeader
 }
