@@ -51,6 +51,7 @@ type Hub struct {
 	keyParked    map[string]map[*Watcher]struct{}
 	prefixParked map[string]map[*Watcher]struct{} // by prefix: [p, PrefixEnd(p))
 	rangeParked  map[*Watcher]struct{}            // other ranges, checked one by one
+	parked       int
 	wakeups      int64
 }
 
@@ -100,6 +101,7 @@ func (h *Hub) parkedIn(w *Watcher) (map[string]map[*Watcher]struct{}, string) {
 // range. The caller holds h.mu.
 func (h *Hub) park(w *Watcher) {
 	w.parked, w.wakeFrom = true, 0
+	h.parked++
 	idx, k := h.parkedIn(w)
 	if idx == nil {
 		h.rangeParked[w] = struct{}{}
@@ -119,6 +121,7 @@ func (h *Hub) unpark(w *Watcher) {
 		return
 	}
 	w.parked = false
+	h.parked--
 	idx, k := h.parkedIn(w)
 	if idx == nil {
 		delete(h.rangeParked, w)
@@ -277,15 +280,8 @@ type Stats struct {
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	parked := len(h.rangeParked)
-	for _, ws := range h.keyParked {
-		parked += len(ws)
-	}
-	for _, ws := range h.prefixParked {
-		parked += len(ws)
-	}
 	return Stats{Watchers: h.watchers, CatchingUp: h.catchingUp, Slow: h.slow, RingEvents: h.ringEvents, RingBytes: h.ringBytes,
-		Parked: parked, Wakeups: h.wakeups}
+		Parked: h.parked, Wakeups: h.wakeups}
 }
 
 // register counts a new watcher, within the limit.
