@@ -66,12 +66,13 @@ type register struct {
 	revOf    map[string]int64 // value → the revision that wrote it
 	writes   int
 	requests int
+	lossyN   int // requests the lossy member served
 	limit    int
 	stop     func()
 }
 
-// handler serves requests; a lossy one answers every third write 504 after
-// applying it.
+// handler serves requests; a lossy one answers every third request it
+// serves 504, after applying it when it is a write.
 func (s *register) handler(lossy bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -90,8 +91,11 @@ func (s *register) handler(lossy bool) http.HandlerFunc {
 			s.vals[key], s.revOf[v] = v, s.rev
 			s.writes++
 		}
+		if lossy {
+			s.lossyN++
+		}
 		answer := func(v any) {
-			if lossy && s.writes%3 == 0 {
+			if lossy && s.lossyN%3 == 0 {
 				w.WriteHeader(http.StatusGatewayTimeout)
 				_, _ = w.Write([]byte(`{"error":{"code":"timeout","message":"x"}}`))
 				return
@@ -139,10 +143,12 @@ func (s *register) handler(lossy bool) http.HandlerFunc {
 }
 
 // Three clients against one fake store through three "members": one
-// answers well, one answers some writes 504 after applying them, and one
-// refuses connections; a fourth client sends to the first member only. The
-// history is linearizable, every outcome is classified, and each completed
-// write carries the revision that wrote it.
+// answers well, one answers some requests 504 (after applying a write),
+// and one refuses connections; a fourth client sends to the first member
+// only, a fifth to the lossy one only (so that every outcome shows up,
+// whichever members the others settle on). The history is linearizable,
+// every outcome is classified, and each completed write carries the
+// revision that wrote it.
 func TestClient_Run(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -158,12 +164,15 @@ func TestClient_Run(t *testing.T) {
 	var counter atomic.Int64
 	hc := &http.Client{Timeout: 5 * time.Second}
 	start := time.Now()
-	clients := make([]*Client, 4)
+	clients := make([]*Client, 5)
 	var wg sync.WaitGroup
 	for i := range clients {
 		var pinned []int
-		if i == 3 {
+		switch i {
+		case 3:
 			pinned = []int{0}
+		case 4:
+			pinned = []int{1}
 		}
 		clients[i] = NewClient(Config{
 			ID: i, URLs: []string{good.URL, lossy.URL, refused.URL}, Members: pinned, HTTP: hc,
@@ -192,8 +201,8 @@ func TestClient_Run(t *testing.T) {
 		if o.Outcome == Unknown && o.Return != OpenEnd {
 			t.Errorf("%v: unknown with an end", o)
 		}
-		if o.Client == 3 && o.Member != 0 {
-			t.Errorf("%v: client 3 sends to member 0 only", o)
+		if o.Client == 3 && o.Member != 0 || o.Client == 4 && o.Member != 1 {
+			t.Errorf("%v: clients 3 and 4 send to members 0 and 1 only", o)
 		}
 	}
 	if count[OK] == 0 || count[Unknown] == 0 || count[Failed] == 0 {
