@@ -104,10 +104,18 @@ func startCluster(t testing.TB, n int) []*member {
 // configuration.
 func startClusterWith(t testing.TB, n int, adjust func(*Config)) []*member {
 	t.Helper()
+	return startClusterOf(t, n, "http", http.DefaultClient, adjust)
+}
+
+// startClusterOf starts n members whose peer URLs have the scheme given,
+// adjust (when set) changes each configuration last, and waits until
+// every member answers /readyz through client.
+func startClusterOf(t testing.TB, n int, scheme string, client *http.Client, adjust func(*Config)) []*member {
+	t.Helper()
 	peers := make([]Peer, n)
 	ports := make([]int, n)
 	for i := range peers {
-		peers[i] = Peer{Name: fmt.Sprintf("n%d", i+1), URL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+		peers[i] = Peer{Name: fmt.Sprintf("n%d", i+1), URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t))}
 		ports[i] = freePort(t)
 	}
 	ms := make([]*member, n)
@@ -119,7 +127,7 @@ func startClusterWith(t testing.TB, n int, adjust func(*Config)) []*member {
 		ms[i] = startMember(t, cfg)
 	}
 	for _, m := range ms {
-		waitReady(t, m.URL, 20*time.Second)
+		waitReadyWith(t, client, m.URL, 20*time.Second)
 	}
 	return ms
 }
@@ -141,14 +149,15 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // waitReady waits until the member at url answers /readyz with 200.
 func waitReady(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
+	waitReadyWith(t, http.DefaultClient, url, timeout)
+}
+
+// waitReadyWith is waitReady through the client c.
+func waitReadyWith(t testing.TB, c *http.Client, url string, timeout time.Duration) {
+	t.Helper()
 	waitFor(t, timeout, url+" to be ready", func() bool {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		code, _ := requestWith(c, http.MethodGet, url+"/readyz", "")
+		return code == http.StatusOK
 	})
 }
 

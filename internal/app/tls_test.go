@@ -63,33 +63,11 @@ func (p clusterPKI) secure(t testing.TB, cfg *Config) {
 // configuration last.
 func startTLSCluster(t testing.TB, n int, p clusterPKI, adjust func(*Config)) []*member {
 	t.Helper()
-	peers := make([]Peer, n)
-	ports := make([]int, n)
-	for i := range peers {
-		peers[i] = Peer{Name: fmt.Sprintf("n%d", i+1), URL: fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
-		ports[i] = freePort(t)
-	}
-	ms := make([]*member, n)
-	for i := range ms {
-		cfg := testConfig(t, peers[i].Name, t.TempDir(), ports[i], peers)
-		p.secure(t, &cfg)
+	return startClusterOf(t, n, "https", p.client, func(cfg *Config) {
+		p.secure(t, cfg)
 		if adjust != nil {
-			adjust(&cfg)
+			adjust(cfg)
 		}
-		ms[i] = startMember(t, cfg)
-	}
-	for _, m := range ms {
-		waitReadyWith(t, p.client, m.URL, 20*time.Second)
-	}
-	return ms
-}
-
-// waitReadyWith is waitReady through the client c.
-func waitReadyWith(t testing.TB, c *http.Client, url string, timeout time.Duration) {
-	t.Helper()
-	waitFor(t, timeout, url+" to be ready", func() bool {
-		code, _ := requestWith(c, http.MethodGet, url+"/readyz", "")
-		return code == http.StatusOK
 	})
 }
 

@@ -223,13 +223,13 @@ type headerOnlyJSON struct {
 func (s *Server) authRoutes(api chi.Router) {
 	root := func(h http.HandlerFunc) http.HandlerFunc { return s.guard(auth.Root(), h) }
 	api.Post("/v1/auth/authenticate", s.handleAuthenticate)
-	api.Get("/v1/auth/status", s.guard(auth.Authenticated(), s.handleAuthStatus))
+	api.Get("/v1/auth/status", s.guard(auth.Authenticated(), s.authRead(authStatus)))
 	api.Post("/v1/auth/enable", root(s.authChange(func(ctx context.Context, _ *http.Request) (int64, error) { return s.auth.Enable(ctx) })))
 	api.Post("/v1/auth/disable", root(s.authChange(func(ctx context.Context, _ *http.Request) (int64, error) { return s.auth.Disable(ctx) })))
 
 	api.Post("/v1/auth/users", root(s.handleAddUser))
-	api.Get("/v1/auth/users", root(s.handleListUsers))
-	api.Get("/v1/auth/users/{name}", root(s.handleGetUser))
+	api.Get("/v1/auth/users", root(s.authRead(listUsers)))
+	api.Get("/v1/auth/users/{name}", root(s.authRead(getUser)))
 	api.Delete("/v1/auth/users/{name}", root(s.authChange(func(ctx context.Context, r *http.Request) (int64, error) {
 		return s.auth.DeleteUser(ctx, pathName(r, "name"))
 	})))
@@ -242,8 +242,8 @@ func (s *Server) authRoutes(api chi.Router) {
 	})))
 
 	api.Post("/v1/auth/roles", root(s.handleAddRole))
-	api.Get("/v1/auth/roles", root(s.handleListRoles))
-	api.Get("/v1/auth/roles/{name}", root(s.handleGetRole))
+	api.Get("/v1/auth/roles", root(s.authRead(listRoles)))
+	api.Get("/v1/auth/roles/{name}", root(s.authRead(getRole)))
 	api.Delete("/v1/auth/roles/{name}", root(s.authChange(func(ctx context.Context, r *http.Request) (int64, error) {
 		return s.auth.DeleteRole(ctx, pathName(r, "name"))
 	})))
@@ -308,18 +308,8 @@ func (s *Server) decodeNoQuery(r *http.Request, v any) error {
 	return decodeJSON(r, v)
 }
 
-func (s *Server) handleAuthStatus(w http.ResponseWriter, r *http.Request) {
-	if q := newQuery(r); q.err != nil {
-		s.writeError(w, r, q.err)
-		return
-	}
-	st, err := s.auth.State(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	rev := s.cluster.Revision()
-	s.writeJSON(w, http.StatusOK, rev, authStatusJSON{Header: s.header(rev), Enabled: st.Enabled, AuthRevision: st.Revision})
+func authStatus(_ *http.Request, st *domain.AuthState, h headerJSON) (any, error) {
+	return authStatusJSON{Header: h, Enabled: st.Enabled, AuthRevision: st.Revision}, nil
 }
 
 func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
@@ -352,72 +342,63 @@ func (s *Server) handleAddRole(w http.ResponseWriter, r *http.Request) {
 	s.writeChange(w, r, rev, err)
 }
 
-// authState reads the auth state for a listing call that takes no query.
-func (s *Server) authState(w http.ResponseWriter, r *http.Request) (domain.AuthState, bool) {
-	if q := newQuery(r); q.err != nil {
-		s.writeError(w, r, q.err)
-		return domain.AuthState{}, false
+// authRead answers a call that reads the auth state and takes no query:
+// render turns the state (linearizable: auth.Service.State) into the
+// answer, or an error.
+func (s *Server) authRead(render func(r *http.Request, st *domain.AuthState, h headerJSON) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if q := newQuery(r); q.err != nil {
+			s.writeError(w, r, q.err)
+			return
+		}
+		st, err := s.auth.State(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rev := s.cluster.Revision()
+		out, err := render(r, &st, s.header(rev))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, http.StatusOK, rev, out)
 	}
-	st, err := s.auth.State(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return domain.AuthState{}, false
-	}
-	return st, true
 }
 
-func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.authState(w, r)
-	if !ok {
-		return
-	}
-	out := usersJSON{Header: s.header(s.cluster.Revision()), Users: []string{}}
+func listUsers(_ *http.Request, st *domain.AuthState, h headerJSON) (any, error) {
+	out := usersJSON{Header: h, Users: []string{}}
 	for _, u := range st.Users {
 		out.Users = append(out.Users, u.Name)
 	}
-	s.writeJSON(w, http.StatusOK, out.Header.Revision, out)
+	return out, nil
 }
 
-func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.authState(w, r)
-	if !ok {
-		return
-	}
+func getUser(r *http.Request, st *domain.AuthState, h headerJSON) (any, error) {
 	name := pathName(r, "name")
 	u := st.User(name)
 	if u == nil {
-		s.writeError(w, r, fmt.Errorf("user %q: %w", name, domain.ErrNotFound))
-		return
+		return nil, fmt.Errorf("user %q: %w", name, domain.ErrNotFound)
 	}
-	out := userJSON{Header: s.header(s.cluster.Revision()), Name: u.Name, Roles: append([]string{}, u.Roles...)}
-	s.writeJSON(w, http.StatusOK, out.Header.Revision, out)
+	return userJSON{Header: h, Name: u.Name, Roles: append([]string{}, u.Roles...)}, nil
 }
 
-func (s *Server) handleListRoles(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.authState(w, r)
-	if !ok {
-		return
-	}
-	out := rolesJSON{Header: s.header(s.cluster.Revision()), Roles: []string{}}
+func listRoles(_ *http.Request, st *domain.AuthState, h headerJSON) (any, error) {
+	out := rolesJSON{Header: h, Roles: []string{}}
 	for _, ro := range st.Roles {
 		out.Roles = append(out.Roles, ro.Name)
 	}
-	s.writeJSON(w, http.StatusOK, out.Header.Revision, out)
+	return out, nil
 }
 
-func (s *Server) handleGetRole(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.authState(w, r)
-	if !ok {
-		return
-	}
+func getRole(r *http.Request, st *domain.AuthState, h headerJSON) (any, error) {
 	name := pathName(r, "name")
 	ro := st.Role(name)
 	if ro == nil {
-		s.writeError(w, r, fmt.Errorf("role %q: %w", name, domain.ErrNotFound))
-		return
+		return nil, fmt.Errorf("role %q: %w", name, domain.ErrNotFound)
 	}
 	var c codec
-	out := roleJSON{Header: s.header(s.cluster.Revision()), Name: ro.Name, Permissions: []permissionJSON{}}
+	out := roleJSON{Header: h, Name: ro.Name, Permissions: []permissionJSON{}}
 	for _, p := range ro.Permissions {
 		pj := permissionJSON{Permission: p.Type.String()}
 		pj.Key, pj.KeyBase64 = c.text(p.Key)
@@ -426,7 +407,7 @@ func (s *Server) handleGetRole(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Permissions = append(out.Permissions, pj)
 	}
-	s.writeJSON(w, http.StatusOK, out.Header.Revision, out)
+	return out, nil
 }
 
 func (s *Server) handleGrantPermission(w http.ResponseWriter, r *http.Request) {
