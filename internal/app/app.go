@@ -47,6 +47,7 @@ type App struct {
 	backend   *boltadapter.Backend
 	hub       *watch.Hub
 	lessor    *lease.Lessor
+	space     *space // quota, alarms, auto-compaction (space.go)
 	authStore *auth.Store
 	runCancel context.CancelFunc
 	runDone   chan struct{}
@@ -134,6 +135,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}, newClock(), leaderProposer{a}, backend, func(err error) {
 		log.Warn().Err(err).Str("component", "lease").Msg("lessor")
 	})
+	a.space = newSpace(cfg, a, raftadapter.MemberID(cfg.Name))
 	peers := make([]raftadapter.Peer, len(cfg.InitialCluster))
 	for i, p := range cfg.InitialCluster {
 		peers[i] = raftadapter.Peer{Name: p.Name, PeerURL: p.URL}
@@ -156,7 +158,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Logger:            log,
 		Registerer:        a.registry,
 		Version:           Version,
-		OnCommit:          a.hub.Publish,
+		OnCommit:          a.onCommit,
 		OnRestore:         a.hub.Reset,
 		OnAuthChange:      a.reloadAuth,
 		OnLeader:          a.promote,
@@ -244,7 +246,10 @@ func (a *App) Run(ctx context.Context) error {
 	a.runCancel, a.runDone = cancel, make(chan struct{})
 	go func() {
 		defer close(a.runDone)
+		var wg sync.WaitGroup
+		wg.Go(func() { a.space.run(lctx) })
 		a.lessor.Run(lctx)
+		wg.Wait()
 	}()
 	a.log.Info().Str("name", a.cfg.Name).Str("client_url", a.clientURL).
 		Str("peer_url", a.cfg.InitialAdvertisePeerURL).Str("data_dir", a.cfg.DataDir).Msg("cairn member started")
@@ -279,6 +284,7 @@ func (a *App) join(ctx context.Context) error {
 	}
 	body, _ := json.Marshal(map[string]any{
 		"name": a.cfg.Name, "peer_addr": a.cfg.InitialAdvertisePeerURL, "client_urls": []string{a.clientURL},
+		"learner": a.cfg.JoinAsLearner,
 	})
 	url := strings.TrimSuffix(a.cfg.Join, "/") + "/v1/cluster/members"
 	// Each attempt is bounded, so that a member that accepts the
@@ -390,6 +396,9 @@ func services(cfg Config, a *App, node *raftadapter.Node, backend *boltadapter.B
 		Lock:     lock.New(q),
 		Election: election.New(q, kvs, watches),
 		Auth:     auths,
+		Alarms:   a.space.alarms,
+
+		Snapshotter: backend,
 	}, nil
 }
 

@@ -1,8 +1,13 @@
 package app
 
 import (
+	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/domain/compactor"
 )
 
 // Config is the whole server configuration.
@@ -20,18 +25,23 @@ type Config struct {
 	InitialClusterState     string        // --initial-cluster-state new|existing, default new
 	Join                    string        // --join http://HOST:2379 (a client URL of a running member), default none
 	JoinUser                string        // --join-user name:password, sent as HTTP Basic with --join, default none
+	JoinAsLearner           bool          // --join-as-learner: --join adds this member as a learner (promote it once it has caught up), default false
 	LogLevel                string        // --log-level debug|info|warn|error, default info
 	LogFormat               string        // --log-format json|console, default "" = auto (see LogFormatFor)
 	MaxRequestBytes         int64         // --max-request-bytes, default 1.5 MiB
 	HeartbeatInterval       time.Duration // --heartbeat-interval in milliseconds, default 100ms
 	ElectionTimeout         time.Duration // --election-timeout in milliseconds, default 1000ms
 	RequestTimeout          time.Duration // --request-timeout as a Go duration, default 5s: how long a write waits for Raft before 504
+	SnapshotInterval        time.Duration // --snapshot-interval as a Go duration, default 10s: how often Raft checks whether --snapshot-count entries call for a snapshot
 	SnapshotCount           uint64        // --snapshot-count, default 10000 Raft entries between snapshots
 	ShutdownTimeout         time.Duration // --shutdown-timeout as a Go duration, default 10s
 	MaxWatchers             int           // --max-watchers, default 10000: open watchers per member
 	MaxWatchEvents          int           // --max-watch-events, default 1000: events per watch message
 	WatchHeartbeat          time.Duration // --watch-heartbeat-interval as a Go duration, default 10s
 	CorruptCheckInterval    time.Duration // --corrupt-check-interval as a Go duration, default 5m, 0 = never (also checked once at start)
+	QuotaBackendBytes       int64         // --quota-backend-bytes, default 2 GiB, 0 = no quota: past it, this member raises NOSPACE
+	AutoCompactionMode      string        // --auto-compaction-mode periodic|revision, default periodic
+	AutoCompactionRetention string        // --auto-compaction-retention, default 1h: a duration (periodic; a bare number is hours) or a number of revisions; 0 = off
 	AuthTokenTTL            time.Duration // --auth-token-ttl in seconds, default 300
 	BcryptCost              int           // --bcrypt-cost, default 10
 	ConfigFile              string        // --config-file (or CAIRN_CONFIG_FILE), default none
@@ -52,10 +62,6 @@ type Config struct {
 	PeerKeyFile        string // --peer-key-file: its private key (PEM, unencrypted)
 	PeerTrustedCAFile  string // --peer-trusted-ca-file: CAs that sign the members' peer certificates
 	PeerClientCertAuth bool   // --peer-client-cert-auth: members must present a certificate signed by --peer-trusted-ca-file
-
-	// SnapshotInterval is how often Raft checks whether a snapshot is due
-	// (0: the Raft adapter's default). It has no flag: tests shorten it.
-	SnapshotInterval time.Duration
 }
 
 // Peer is one member of the initial cluster: its name and its advertised peer URL.
@@ -78,23 +84,27 @@ const (
 // WithDerivedDefaults fills them once Name and the listen URLs are final.
 func Defaults() Config {
 	return Config{
-		Name:                 "default",
-		ListenClientURLs:     []string{"http://127.0.0.1:2379"},
-		ListenPeerURL:        "http://127.0.0.1:2380",
-		InitialClusterState:  "new",
-		LogLevel:             "info",
-		MaxRequestBytes:      1572864,
-		HeartbeatInterval:    100 * time.Millisecond,
-		ElectionTimeout:      1000 * time.Millisecond,
-		RequestTimeout:       5 * time.Second,
-		SnapshotCount:        10000,
-		ShutdownTimeout:      10 * time.Second,
-		MaxWatchers:          10000,
-		MaxWatchEvents:       1000,
-		WatchHeartbeat:       10 * time.Second,
-		CorruptCheckInterval: 5 * time.Minute,
-		AuthTokenTTL:         300 * time.Second,
-		BcryptCost:           10,
+		Name:                    "default",
+		ListenClientURLs:        []string{"http://127.0.0.1:2379"},
+		ListenPeerURL:           "http://127.0.0.1:2380",
+		InitialClusterState:     "new",
+		LogLevel:                "info",
+		MaxRequestBytes:         1572864,
+		HeartbeatInterval:       100 * time.Millisecond,
+		ElectionTimeout:         1000 * time.Millisecond,
+		RequestTimeout:          5 * time.Second,
+		SnapshotCount:           10000,
+		SnapshotInterval:        10 * time.Second,
+		ShutdownTimeout:         10 * time.Second,
+		MaxWatchers:             10000,
+		MaxWatchEvents:          1000,
+		WatchHeartbeat:          10 * time.Second,
+		CorruptCheckInterval:    5 * time.Minute,
+		QuotaBackendBytes:       2 << 30,
+		AutoCompactionMode:      "periodic",
+		AutoCompactionRetention: "1h",
+		AuthTokenTTL:            300 * time.Second,
+		BcryptCost:              10,
 	}
 }
 
@@ -175,4 +185,28 @@ func urlHost(s string) string {
 		return ""
 	}
 	return u.Host
+}
+
+// AutoCompaction returns the compactor's configuration from
+// --auto-compaction-mode and --auto-compaction-retention.
+func (c Config) AutoCompaction() (compactor.Config, error) {
+	v := strings.TrimSpace(c.AutoCompactionRetention)
+	switch compactor.Mode(c.AutoCompactionMode) {
+	case compactor.Periodic:
+		if h, err := strconv.ParseFloat(v, 64); err == nil && h >= 0 {
+			return compactor.Config{Mode: compactor.Periodic, Retention: time.Duration(h * float64(time.Hour))}, nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return compactor.Config{}, fmt.Errorf("%q is not a duration like 1h or 30m (or a number of hours) for periodic compaction", v)
+		}
+		return compactor.Config{Mode: compactor.Periodic, Retention: d}, nil
+	case compactor.Revisions:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return compactor.Config{}, fmt.Errorf("%q is not a number of revisions for revision compaction", v)
+		}
+		return compactor.Config{Mode: compactor.Revisions, Revisions: n}, nil
+	}
+	return compactor.Config{}, fmt.Errorf("--auto-compaction-mode %q is neither periodic nor revision", c.AutoCompactionMode)
 }

@@ -54,6 +54,8 @@ var options = []option{
 		func(c *Config, v string) error { c.Join = v; return nil }},
 	{"join-user", single, "none", "`name:password` of a root user, sent with --join to a cluster with auth enabled (prefer CAIRN_JOIN_USER: flags show in the process list)",
 		func(c *Config, v string) error { c.JoinUser = v; return nil }},
+	{"join-as-learner", boolean, "false", "with --join: join as a learner, which replicates but does not vote until it is promoted (POST /v1/cluster/members/ID/promote)",
+		setBool(func(c *Config, b bool) { c.JoinAsLearner = b })},
 	{"log-level", single, "info", "`level`: debug, info, warn or error",
 		func(c *Config, v string) error { c.LogLevel = strings.ToLower(v); return nil }},
 	{"log-format", single, "console on a terminal, else json", "`format`: json or console",
@@ -74,6 +76,8 @@ var options = []option{
 			c.SnapshotCount, err = strconv.ParseUint(v, 10, 64)
 			return numErr(err)
 		}},
+	{"snapshot-interval", single, "10s", "how often Raft checks whether --snapshot-count entries call for a snapshot (Go `duration`; Raft adds up to as much again as jitter)",
+		func(c *Config, v string) (err error) { c.SnapshotInterval, err = parseDuration(v); return err }},
 	{"shutdown-timeout", single, "10s", "how long a graceful shutdown may take (Go `duration`)",
 		func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDuration(v); return err }},
 	{"max-watchers", single, "10000", "most open watchers (SSE streams and long polls) on this member",
@@ -82,7 +86,16 @@ var options = []option{
 		func(c *Config, v string) (err error) { c.MaxWatchEvents, err = strconv.Atoi(v); return numErr(err) }},
 	{"watch-heartbeat-interval", single, "10s", "how often an idle watch stream gets a heartbeat or progress event (Go `duration`)",
 		func(c *Config, v string) (err error) { c.WatchHeartbeat, err = parseDuration(v); return err }},
-	{"corrupt-check-interval", single, "5m", "how often a follower compares its store's hash with the leader's, besides once after its start; a difference is logged as an error (Go `duration`, 0: never)",
+	{"quota-backend-bytes", single, "2147483648", "size of this member's store, in `bytes`, past which it raises the NOSPACE alarm and writes that add data are refused (0: no quota)",
+		func(c *Config, v string) (err error) {
+			c.QuotaBackendBytes, err = strconv.ParseInt(v, 10, 64)
+			return numErr(err)
+		}},
+	{"auto-compaction-mode", single, "periodic", "`mode` of the leader's automatic compaction: periodic (keep --auto-compaction-retention of time) or revision (keep that many revisions)",
+		func(c *Config, v string) error { c.AutoCompactionMode = strings.ToLower(v); return nil }},
+	{"auto-compaction-retention", single, "1h", "history kept by automatic compaction: a Go duration in periodic mode (a bare number means hours, as in etcd), a number of revisions in revision mode (0: never compact)",
+		func(c *Config, v string) error { c.AutoCompactionRetention = v; return nil }},
+	{"corrupt-check-interval", single, "5m", "how often the leader compares the store hashes of every member, besides once after each member's start; a member that differs from the majority raises the CORRUPT alarm (Go `duration`, 0: never)",
 		func(c *Config, v string) (err error) { c.CorruptCheckInterval, err = parseDuration(v); return err }},
 	{"auth-token-ttl", single, "300", "how long a token from /v1/auth/authenticate is valid, in `seconds`",
 		func(c *Config, v string) error {

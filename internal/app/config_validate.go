@@ -144,8 +144,20 @@ func (c Config) Validate() error {
 	if c.CorruptCheckInterval < 0 {
 		bad("corrupt-check-interval", "must be 0 (never) or positive, got %v", c.CorruptCheckInterval)
 	}
+	if c.QuotaBackendBytes < 0 {
+		bad("quota-backend-bytes", "must be 0 (no quota) or positive, got %d", c.QuotaBackendBytes)
+	}
+	if _, err := c.AutoCompaction(); err != nil {
+		bad("auto-compaction-retention", "%v", err)
+	}
 	if c.SnapshotCount == 0 {
 		bad("snapshot-count", "must be greater than 0")
+	}
+	if c.SnapshotInterval < 10*time.Millisecond {
+		bad("snapshot-interval", "must be at least 10ms, got %v", c.SnapshotInterval)
+	}
+	if c.JoinAsLearner && c.Join == "" {
+		bad("join-as-learner", "applies with --join only")
 	}
 	if c.AuthTokenTTL < time.Second {
 		bad("auth-token-ttl", "must be at least 1 second, got %v", c.AuthTokenTTL)

@@ -87,6 +87,31 @@ func TestCluster_HashCheckReportsADivergedFollower(t *testing.T) {
 	if mismatches < 1 {
 		t.Errorf("metrics of the diverged follower: cairn_hash_check_mismatches_total %v, want at least 1:\n%s", mismatches, grepLines(metrics, "cairn_hash"))
 	}
+
+	// Its own check after its start asked the leader for the corruption
+	// check of every member: the leader, with the other follower on its
+	// side, raised CORRUPT for the bad one, and every member refuses
+	// writes, naming it, until the alarm is cleared.
+	badID := strconv.FormatUint(raftadapter.MemberID(bad.cfg.Name), 10)
+	waitFor(t, 15*time.Second, "the CORRUPT alarm for "+bad.cfg.Name, func() bool {
+		_, body := do(t, http.MethodGet, followers[1].URL+"/v1/maintenance/alarms", "")
+		return strings.Contains(body, `{"member_id":`+badID+`,"alarm":"CORRUPT"}`)
+	})
+	for _, m := range append(ms, bad) {
+		if m.cancel == nil {
+			continue
+		}
+		code, body := do(t, http.MethodPut, m.URL+"/v1/kv/hc/refused", "v")
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"corrupt"`) || !strings.Contains(body, badID) {
+			t.Errorf("write through %s under CORRUPT: %d %s, want 503 corrupt naming %s", m.cfg.Name, code, body, badID)
+		}
+	}
+	if code, body := do(t, http.MethodDelete, leader.URL+"/v1/maintenance/alarms?alarm=CORRUPT", ""); code != http.StatusOK || !strings.Contains(body, `"alarms":[]`) {
+		t.Fatalf("clear CORRUPT: %d %s", code, body)
+	}
+	if code, body := doIdempotent(t, http.MethodPut, leader.URL+"/v1/kv/hc/after/clear", "v"); code != http.StatusOK {
+		t.Fatalf("put after the alarm was cleared: %d %s", code, body)
+	}
 }
 
 // checkUntil runs m's hash check until it gives want (skipped checks are

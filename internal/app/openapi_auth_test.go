@@ -338,6 +338,7 @@ func TestOpenAPI_Auth(t *testing.T) {
 		// Root only.
 		as(alice, denied(post("Compact", "/v1/compact", `{"revision":1}`))),
 		as(alice, denied(get("Hash", "/v1/maintenance/hash"))),
+		as(alice, denied(get("Snapshot", "/v1/maintenance/snapshot"))),
 		as(alice, denied(post("AddMember", "/v1/cluster/members", `{"name":"n9","peer_addr":"127.0.0.1:1"}`))),
 		as(alice, denied(get("ListUsers", "/v1/auth/users"))),
 		as(alice, denied(get("GetOwnUser", "/v1/auth/users/alice"))),
@@ -348,6 +349,7 @@ func TestOpenAPI_Auth(t *testing.T) {
 		as(alice, denied(apiCase{name: "Enable", method: http.MethodPost, target: "/v1/auth/enable"})),
 		as(root, get("RootReadsAll", "/v1/kv/?prefix&keys_only")),
 		as(root, get("RootHash", "/v1/maintenance/hash")),
+		as(root, get("RootSnapshot", "/v1/maintenance/snapshot")),
 		as(root, apiCase{name: "EnableAgain", method: http.MethodPost, target: "/v1/auth/enable", status: ok}),
 
 		// Locks and elections: readwrite on NAME/, here through the prefix jobs.

@@ -947,7 +947,11 @@ func TestOpenAPI_SingleMember(t *testing.T) {
 				}
 			})},
 		{name: "AddMemberNoName", method: http.MethodPost, target: "/v1/cluster/members", body: `{"peer_addr":"127.0.0.1:1"}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
-		{name: "AddMemberLearner", method: http.MethodPost, target: "/v1/cluster/members", body: `{"name":"l","peer_addr":"127.0.0.1:1","learner":true}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "AddMemberLearnerNotBool", method: http.MethodPost, target: "/v1/cluster/members", body: `{"name":"l","peer_addr":"127.0.0.1:1","learner":"yes"}`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "AddMemberUnreachableVoter", method: http.MethodPost, target: "/v1/cluster/members", body: `{"name":"v","peer_addr":"127.0.0.1:1"}`, contentType: "application/json", status: http.StatusConflict, code: "conflict"},
+		{name: "RemoveOnlyVoter", method: http.MethodDelete, target: fmt.Sprintf("/v1/cluster/members/%d", raftadapter.MemberID("n1")), status: http.StatusConflict, code: "conflict"},
+		{name: "RemoveBadID", method: http.MethodDelete, target: "/v1/cluster/members/-1", status: bad, code: "invalid_argument", req: reqInvalid},
+		{name: "PromoteVoter", method: http.MethodPost, target: fmt.Sprintf("/v1/cluster/members/%d/promote", raftadapter.MemberID("n1")), status: ok, check: wantBool(false, "members", 0, "is_learner")},
 		{name: "AddMemberMalformed", method: http.MethodPost, target: "/v1/cluster/members", body: `{"name":`, contentType: "application/json", status: bad, code: "invalid_argument", req: reqInvalid},
 		{name: "Hash", method: http.MethodGet, target: "/v1/maintenance/hash", status: ok, check: wantNum(compactRev, "compact_revision")},
 		{name: "HashAtRevision", method: http.MethodGet, target: fmt.Sprintf("/v1/maintenance/hash?revision=%d&serializable", histRev), status: ok, check: wantNum(histRev, "revision")},
@@ -1081,28 +1085,39 @@ func TestOpenAPI_AddMember(t *testing.T) {
 	doc := loadSpec(t)
 	router := specRouter(t, doc, all)
 
-	body, err := json.Marshal(map[string]any{"name": "n2", "peer_addr": peers[1].URL, "client_urls": []string{n2.URL}})
+	body, err := json.Marshal(map[string]any{"name": "n2", "peer_addr": peers[1].URL, "client_urls": []string{n2.URL}, "learner": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	step(t, doc, router, all, apiCase{name: "Add", method: http.MethodPost, target: "/v1/cluster/members", body: string(body),
-		contentType: "application/json", status: http.StatusCreated, check: wantStr("n2", "member", "name")})
-	// readyz says 200 on n2 before it has received the configuration, so
-	// wait for the configuration itself.
+	step(t, doc, router, all, apiCase{name: "AddLearner", method: http.MethodPost, target: "/v1/cluster/members", body: string(body),
+		contentType: "application/json", status: http.StatusCreated, check: checks(wantStr("n2", "member", "name"), wantBool(true, "member", "is_learner"))})
 	waitFor(t, 20*time.Second, "n2 to know both members", func() bool {
 		code, body := do(t, http.MethodGet, n2.URL+"/v1/cluster/members", "")
 		return code == http.StatusOK && strings.Count(body, `"name"`) == 2
 	})
-	runCases(t, doc, router, all, []apiCase{
-		{name: "Members", member: 1, method: http.MethodGet, target: "/v1/cluster/members", status: http.StatusOK,
-			check: checks(wantStr("n2", "members", 1, "name"), wantStr(peers[1].URL, "members", 1, "peer_addr"))},
-		// n1 leads unless the load made n2 take over (both are fine): the
-		// new member names the leader through the replicated registry.
-		{name: "Status", member: 1, method: http.MethodGet, target: "/v1/status", status: http.StatusOK, check: func(t *testing.T, r *apiResult) {
-			if got := r.str(t, "leader_name"); got != "n1" && got != "n2" {
-				t.Fatalf("leader_name = %q, want n1 or n2; body %s", got, r.body)
+	n2ID := raftadapter.MemberID("n2")
+	// In order: promote through the learner itself, look, remove. The
+	// parallel cases run last, and change nothing.
+	step(t, doc, router, all, apiCase{name: "Promote", member: 1, method: http.MethodPost, target: fmt.Sprintf("/v1/cluster/members/%d/promote", n2ID),
+		status: http.StatusOK, check: wantBool(false, "members", 1, "is_learner")})
+	step(t, doc, router, all, apiCase{name: "Members", member: 1, method: http.MethodGet, target: "/v1/cluster/members", status: http.StatusOK,
+		check: checks(wantStr("n2", "members", 1, "name"), wantStr(peers[1].URL, "members", 1, "peer_addr"))})
+	// n1 leads unless the load made n2 take over (both are fine): the new
+	// member names the leader through the replicated registry.
+	step(t, doc, router, all, apiCase{name: "Status", member: 1, method: http.MethodGet, target: "/v1/status", status: http.StatusOK, check: func(t *testing.T, r *apiResult) {
+		if got := r.str(t, "leader_name"); got != "n1" && got != "n2" {
+			t.Fatalf("leader_name = %q, want n1 or n2; body %s", got, r.body)
+		}
+	}})
+	step(t, doc, router, all, apiCase{name: "Remove", method: http.MethodDelete, target: fmt.Sprintf("/v1/cluster/members/%d", n2ID), status: http.StatusOK,
+		check: func(t *testing.T, r *apiResult) {
+			if ms := r.json["members"].([]any); len(ms) != 1 {
+				t.Fatalf("members after the removal: %s", r.body)
 			}
-		}},
+		}})
+	runCases(t, doc, router, all, []apiCase{
+		{name: "PromoteUnknown", method: http.MethodPost, target: "/v1/cluster/members/12345/promote", status: http.StatusNotFound, code: "not_found"},
+		{name: "RemoveUnknown", method: http.MethodDelete, target: "/v1/cluster/members/12345", status: http.StatusNotFound, code: "not_found"},
 	})
 }
 

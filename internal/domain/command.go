@@ -27,6 +27,8 @@ const (
 	// CmdAuth changes the auth configuration: users, roles, permissions,
 	// enable and disable.
 	CmdAuth CommandType = 7
+	// CmdAlarm raises or clears alarms (NOSPACE, CORRUPT).
+	CmdAlarm CommandType = 8
 )
 
 // String returns the command type's name, for logs.
@@ -46,6 +48,8 @@ func (t CommandType) String() string {
 		return "lease_checkpoint"
 	case CmdAuth:
 		return "auth"
+	case CmdAlarm:
+		return "alarm"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }
@@ -62,6 +66,7 @@ type Command struct {
 	Revoke     []int64 // CmdLeaseRevoke: lease IDs
 	Checkpoint []Lease // CmdLeaseCheckpoint: ID and RemainingTTL
 	Auth       *AuthRequest
+	Alarm      *AlarmRequest
 }
 
 // PublishMember records a member in the replicated registry. ClusterID is

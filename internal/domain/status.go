@@ -25,4 +25,5 @@ type Status struct {
 	Keys            int64
 	IsLearner       bool
 	Version         string
+	Alarms          []Alarm // raised for the cluster (the same on every member)
 }

@@ -64,6 +64,11 @@ func (c Command) Validate() error {
 			return InvalidArgument("auth command without a request")
 		}
 		return c.Auth.Validate()
+	case CmdAlarm:
+		if c.Alarm == nil {
+			return InvalidArgument("alarm command without a request")
+		}
+		return c.Alarm.Validate()
 	}
 	return InvalidArgument("unknown command type %d", c.Type)
 }

@@ -27,6 +27,9 @@
 //	DELETE /disk-stall   disarm, and release the writes waiting now
 //	PUT    /clock-jump   body "+30s" or "-30s": the member's clock jumps by that
 //	DELETE /clock-jump   the clock goes back to the system clock (a jump too)
+//	PUT    /corrupt-store body "1": the next value put is stored corrupted
+//	                     (its bits flipped) in this member's store only
+//	DELETE /corrupt-store disarm
 //	GET    /disk-stall, /clock-jump, /   the state, as JSON
 //
 // # Disk stall

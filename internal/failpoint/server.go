@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -55,7 +56,7 @@ func (s *Server) Close() error {
 func handler(report func(string)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, []any{stall.state(), clock.state()})
+		writeJSON(w, []any{stall.state(), clock.state(), corrupt.state()})
 	})
 	mux.HandleFunc("GET /disk-stall", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, stall.state()) })
 	mux.HandleFunc("PUT /disk-stall", func(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +94,24 @@ func handler(report func(string)) http.Handler {
 		clock.reset()
 		report("clock-jump: back to the system clock")
 		writeJSON(w, clock.state())
+	})
+	mux.HandleFunc("GET /corrupt-store", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, corrupt.state()) })
+	mux.HandleFunc("PUT /corrupt-store", func(w http.ResponseWriter, r *http.Request) {
+		term, ok := readTerm(w, r)
+		if !ok {
+			return
+		}
+		if err := corrupt.arm(term); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		report("corrupt-store armed: the next " + strings.TrimSpace(term) + " values put are stored corrupted on this member")
+		writeJSON(w, corrupt.state())
+	})
+	mux.HandleFunc("DELETE /corrupt-store", func(w http.ResponseWriter, r *http.Request) {
+		corrupt.disarm()
+		report("corrupt-store disarmed")
+		writeJSON(w, corrupt.state())
 	})
 	return mux
 }

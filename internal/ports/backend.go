@@ -2,6 +2,7 @@ package ports
 
 import (
 	"io"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
@@ -107,6 +108,12 @@ type Batch interface {
 	AuthState() (domain.AuthState, error)
 	// PutAuthState replaces the auth configuration.
 	PutAuthState(s domain.AuthState) error
+	// Alarms returns the raised alarms, including the batch's own changes,
+	// ordered by member ID then type.
+	Alarms() []domain.Alarm
+	// SetAlarm raises the alarm of r (r.Activate) or clears the alarms r
+	// matches (domain.AlarmRequest.Matches).
+	SetAlarm(r domain.AlarmRequest) error
 	// SetApplied records the last applied Raft entry. It is committed with
 	// the data, so a restart resumes after exactly that entry.
 	SetApplied(index, term uint64)
@@ -130,6 +137,8 @@ type Backend interface {
 	// AuthState returns the committed auth configuration (the zero
 	// AuthState when none was ever written).
 	AuthState() (domain.AuthState, error)
+	// Alarms returns the committed alarms, ordered by member ID then type.
+	Alarms() []domain.Alarm
 	// Hash returns a hash of every version with a revision <= rev (0: the
 	// latest) that is still kept, and the compact revision. Members that
 	// applied the same log have the same hash at the same revision.
@@ -152,6 +161,8 @@ type Snapshot interface {
 	WriteTo(w io.Writer) (int64, error)
 	// Size is the number of bytes WriteTo writes.
 	Size() int64
+	// Rev is the store revision of the snapshot.
+	Rev() int64
 	// Release frees the snapshot.
 	Release()
 }
@@ -163,4 +174,12 @@ type Stats struct {
 	Keys        int64 // live keys at the latest revision
 	DBSize      int64 // bytes of the database file
 	DBSizeInUse int64 // bytes of the file in use (the rest is free pages)
+}
+
+// DefragStats describe one online defragmentation of a member's store.
+type DefragStats struct {
+	SizeBefore int64         // bytes of the database file before
+	SizeAfter  int64         // bytes of the database file after
+	Took       time.Duration // the whole defragmentation
+	Pause      time.Duration // how long applies waited for the switch
 }

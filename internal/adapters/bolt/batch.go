@@ -65,7 +65,8 @@ func (bt *batch) Put(key, value []byte, lease int64) error {
 	if bt.done {
 		return errBatchDone
 	}
-	idx := bt.b.idx // only the batch changes the index: no lock to read it
+	value = failpoint.CorruptValue(value) // value itself without the failpoints build tag
+	idx := bt.b.idx                       // only the batch changes the index: no lock to read it
 	r := revision{main: bt.pending(), sub: bt.sub}
 	kv := domain.KeyValue{Key: key, Value: value, CreateRevision: r.main, ModRevision: r.main, Version: 1, Lease: lease}
 	var prevLease int64

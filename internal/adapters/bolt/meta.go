@@ -45,7 +45,8 @@ type state struct {
 	appliedIndex uint64
 	appliedTerm  uint64
 	clusterID    uint64
-	keys         int64 // live keys at rev
+	keys         int64          // live keys at rev
+	alarms       []domain.Alarm // raised alarms (alarms.go); never modified in place
 }
 
 // readMeta reads the meta bucket. A fresh store is at revision 1.
@@ -71,6 +72,11 @@ func readMeta(tx *bbolt.Tx) (state, error) {
 	if st.rev == 0 {
 		st.rev = 1
 	}
+	alarms, err := readAlarms(tx)
+	if err != nil {
+		return state{}, err
+	}
+	st.alarms = alarms
 	return st, nil
 }
 

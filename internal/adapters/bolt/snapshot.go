@@ -14,7 +14,8 @@ import (
 
 // snapshot is a bbolt read txn streamed as a whole database file.
 type snapshot struct {
-	tx *bbolt.Tx
+	tx  *bbolt.Tx
+	rev int64
 }
 
 // WriteTo writes the database as of the snapshot to w.
@@ -22,6 +23,9 @@ func (s *snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) 
 
 // Size is the number of bytes WriteTo writes.
 func (s *snapshot) Size() int64 { return s.tx.Size() }
+
+// Rev is the store revision in the snapshot's meta.
+func (s *snapshot) Rev() int64 { return s.rev }
 
 // Release ends the read txn.
 func (s *snapshot) Release() { _ = s.tx.Rollback() }
@@ -39,7 +43,12 @@ func (b *Backend) Snapshot() (ports.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: snapshot: %w", err)
 	}
-	return &snapshot{tx: tx}, nil
+	st, err := readMeta(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("bolt: snapshot: %w", err)
+	}
+	return &snapshot{tx: tx, rev: st.rev}, nil
 }
 
 // Restore replaces the store with a database written by Snapshot.WriteTo:

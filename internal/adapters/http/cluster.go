@@ -2,7 +2,10 @@ package http
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
@@ -19,7 +22,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		RaftTerm: st.RaftTerm, RaftIndex: st.RaftIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Revision: st.Revision, CompactRevision: st.CompactRevision,
 		DBSize: st.DBSize, DBSizeInUse: st.DBSizeInUse, Keys: st.Keys,
-		IsLearner: st.IsLearner, Version: st.Version,
+		IsLearner: st.IsLearner, Version: st.Version, Alarms: alarmsOut(st.Alarms),
 	})
 }
 
@@ -36,16 +39,7 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
-	ms, err := s.cluster.Members()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := membersJSON{Header: s.header(s.cluster.Status().Revision), Members: make([]memberJSON, len(ms))}
-	for i, m := range ms {
-		out.Members[i] = memberOut(m)
-	}
-	s.writeJSON(w, http.StatusOK, out.Header.Revision, out)
+	s.writeMembers(w, r)
 }
 
 func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
@@ -65,21 +59,88 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	case in.PeerAddr == "":
 		s.writeError(w, r, domain.InvalidArgument("peer_addr is required"))
 		return
-	case in.Learner:
-		s.writeError(w, r, domain.InvalidArgument("learners are not supported yet"))
-		return
 	}
 	peer := in.PeerAddr
 	if !strings.Contains(peer, "://") {
 		peer = "http://" + peer
 	}
-	m, err := s.cluster.AddMember(r.Context(), domain.Member{Name: in.Name, PeerURL: peer, ClientURLs: in.ClientURLs})
+	m, err := s.cluster.AddMember(r.Context(), domain.Member{Name: in.Name, PeerURL: peer, ClientURLs: in.ClientURLs}, in.Learner)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := memberAddedJSON{Member: memberOut(domain.ClusterMember{Member: m, IsLearner: in.Learner})}
+	if out.Members, err = s.memberList(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rev := s.cluster.Status().Revision
+	out.Header = s.header(rev)
+	s.writeJSON(w, http.StatusCreated, rev, out)
+}
+
+// handleRemoveMember removes a member, through the leader; the leader
+// hands over first when it is the one removed.
+func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.memberID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cluster.RemoveMember(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeMembers(w, r)
+}
+
+// handlePromoteMember makes a learner that has caught up a voter.
+func (s *Server) handlePromoteMember(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.memberID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cluster.PromoteMember(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeMembers(w, r)
+}
+
+// memberID reads the {id} of a member path (and refuses query parameters).
+func (s *Server) memberID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	if q := newQuery(r); q.err != nil {
+		s.writeError(w, r, q.err)
+		return 0, false
+	}
+	id, err := strconv.ParseUint(chi.URLParam(r, "id"), 10, 64)
+	if err != nil {
+		s.writeError(w, r, domain.InvalidArgument("member id %q: not a member ID (a decimal integer, see /v1/cluster/members)", chi.URLParam(r, "id")))
+		return 0, false
+	}
+	return id, true
+}
+
+// writeMembers answers with the members as this member sees them.
+func (s *Server) writeMembers(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.memberList()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	rev := s.cluster.Status().Revision
-	s.writeJSON(w, http.StatusCreated, rev, memberAddedJSON{Header: s.header(rev), Member: memberOut(domain.ClusterMember{Member: m})})
+	s.writeJSON(w, http.StatusOK, rev, membersJSON{Header: s.header(rev), Members: ms})
+}
+
+func (s *Server) memberList() ([]memberJSON, error) {
+	ms, err := s.cluster.Members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]memberJSON, len(ms))
+	for i, m := range ms {
+		out[i] = memberOut(m)
+	}
+	return out, nil
 }
 
 type moveLeaderJSON struct {

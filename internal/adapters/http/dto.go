@@ -217,22 +217,23 @@ type compactRequestJSON struct {
 }
 
 type statusJSON struct {
-	Header          headerJSON `json:"header"`
-	MemberID        uint64     `json:"member_id"`
-	Name            string     `json:"name"`
-	Leader          uint64     `json:"leader"`
-	LeaderName      string     `json:"leader_name"`
-	RaftTerm        uint64     `json:"raft_term"`
-	RaftIndex       uint64     `json:"raft_index"`
-	CommitIndex     uint64     `json:"commit_index"`
-	AppliedIndex    uint64     `json:"applied_index"`
-	Revision        int64      `json:"revision"`
-	CompactRevision int64      `json:"compact_revision"`
-	DBSize          int64      `json:"db_size"`
-	DBSizeInUse     int64      `json:"db_size_in_use"`
-	Keys            int64      `json:"keys"`
-	IsLearner       bool       `json:"is_learner"`
-	Version         string     `json:"version"`
+	Header          headerJSON  `json:"header"`
+	MemberID        uint64      `json:"member_id"`
+	Name            string      `json:"name"`
+	Leader          uint64      `json:"leader"`
+	LeaderName      string      `json:"leader_name"`
+	RaftTerm        uint64      `json:"raft_term"`
+	RaftIndex       uint64      `json:"raft_index"`
+	CommitIndex     uint64      `json:"commit_index"`
+	AppliedIndex    uint64      `json:"applied_index"`
+	Revision        int64       `json:"revision"`
+	CompactRevision int64       `json:"compact_revision"`
+	DBSize          int64       `json:"db_size"`
+	DBSizeInUse     int64       `json:"db_size_in_use"`
+	Keys            int64       `json:"keys"`
+	IsLearner       bool        `json:"is_learner"`
+	Version         string      `json:"version"`
+	Alarms          []alarmJSON `json:"alarms"`
 }
 
 type memberJSON struct {
@@ -257,8 +258,9 @@ type addMemberJSON struct {
 }
 
 type memberAddedJSON struct {
-	Header headerJSON `json:"header"`
-	Member memberJSON `json:"member"`
+	Header  headerJSON   `json:"header"`
+	Member  memberJSON   `json:"member"`
+	Members []memberJSON `json:"members"`
 }
 
 type hashJSON struct {

@@ -50,6 +50,8 @@ var errorTable = []struct {
 	// Only the forwarding endpoints answer not_leader: client requests are
 	// forwarded to the leader instead.
 	{domain.ErrNotLeader, http.StatusServiceUnavailable, "not_leader"},
+	{domain.ErrNoSpace, http.StatusInsufficientStorage, "space_exceeded"},
+	{domain.ErrCorrupt, http.StatusServiceUnavailable, "corrupt"},
 	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 	{domain.ErrIndeterminate, http.StatusGatewayTimeout, "timeout"},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},

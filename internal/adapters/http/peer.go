@@ -22,6 +22,9 @@ const headerMember = "X-Cairn-Member"
 //	POST /v1/internal/propose     the leader's side of write forwarding
 //	GET  /v1/internal/read_index  the leader's side of linearizable reads on followers
 //	POST /v1/cluster/members      an addition of a member, forwarded to the leader
+//	DELETE /v1/cluster/members/ID a removal, forwarded to the leader
+//	POST /v1/cluster/members/ID/promote  a promotion, forwarded to the leader
+//	GET  /v1/status               this member's status (the leader asks a learner how far it is)
 //	GET  /v1/maintenance/hash     the leader's hash, for a follower's hash check
 //	/v1/leases...                 the lease calls a follower sends to the leader (onLeader)
 func (s *Server) PeerHandler() http.Handler { return s.peer }
@@ -44,6 +47,9 @@ func (s *Server) peerRoutes() http.Handler {
 	api := r.With(s.limitBodyTo(s.cfg.MaxRequestBytes))
 	api.Get("/v1/internal/read_index", s.handleReadIndex)
 	api.Post("/v1/cluster/members", s.handleAddMember)
+	api.Delete("/v1/cluster/members/{id}", s.handleRemoveMember)
+	api.Post("/v1/cluster/members/{id}/promote", s.handlePromoteMember)
+	api.Get("/v1/status", s.handleStatus)
 	api.Get("/v1/maintenance/hash", s.handleHash)
 
 	api.Post("/v1/cluster/leader", s.leaderOnly(s.handleMoveLeader))

@@ -37,7 +37,12 @@ type ClusterService interface {
 	Status() domain.Status
 	Ready() error
 	Members() ([]domain.ClusterMember, error)
-	AddMember(ctx context.Context, m domain.Member) (domain.Member, error)
+	// AddMember adds a voter, or a learner, through the leader.
+	AddMember(ctx context.Context, m domain.Member, learner bool) (domain.Member, error)
+	// RemoveMember and PromoteMember change the member with the given ID,
+	// through the leader (domain.ErrNotFound for an unknown ID).
+	RemoveMember(ctx context.Context, id uint64) error
+	PromoteMember(ctx context.Context, id uint64) error
 	// TransferLeadership hands leadership from this member, the leader, to
 	// the member with ID to, once it leads (domain.ErrNotLeader on a
 	// follower).
@@ -88,6 +93,12 @@ type Services struct {
 	// Auth authenticates users and decides what they may do; nil serves
 	// everyone everything (tests of other parts).
 	Auth AuthService
+
+	// Alarms serves /v1/maintenance/alarms.
+	Alarms AlarmService
+
+	// Snapshotter serves GET /v1/maintenance/snapshot (nil: 404).
+	Snapshotter Snapshotter
 }
 
 // Server is the REST API of one member.
@@ -104,6 +115,9 @@ type Server struct {
 	metrics   *httpMetrics
 	handler   http.Handler
 	peer      http.Handler // the members' API (peer.go)
+
+	snapshotter Snapshotter
+	alarms      AlarmService
 }
 
 // New builds the API's handler.
@@ -122,7 +136,7 @@ func New(cfg Config, svc Services) *Server {
 		hub = svc.Watch.Hub()
 	}
 	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
-		locks: svc.Lock, elections: svc.Election, auth: svc.Auth,
+		locks: svc.Lock, elections: svc.Election, auth: svc.Auth, snapshotter: svc.Snapshotter, alarms: svc.Alarms,
 		metrics: newHTTPMetrics(cfg.Registerer, hub, svc.Lease)}
 	s.handler = s.routes()
 	s.peer = s.peerRoutes()
@@ -182,8 +196,13 @@ func (s *Server) routes() http.Handler {
 	api.Get("/v1/status", s.guard(user, s.handleStatus))
 	api.Get("/v1/cluster/members", s.guard(user, s.handleMembers))
 	api.Post("/v1/cluster/members", s.guard(auth.Root(), s.handleAddMember))
+	api.Delete("/v1/cluster/members/{id}", s.guard(auth.Root(), s.handleRemoveMember))
+	api.Post("/v1/cluster/members/{id}/promote", s.guard(auth.Root(), s.handlePromoteMember))
 	api.Post("/v1/cluster/leader", s.guard(auth.Root(), s.onLeader(s.handleMoveLeader)))
 	api.Get("/v1/maintenance/hash", s.guard(auth.Root(), s.handleHash))
+	api.Get("/v1/maintenance/alarms", s.guard(auth.Root(), s.handleAlarms))
+	api.Delete("/v1/maintenance/alarms", s.guard(auth.Root(), s.handleDisarm))
+	api.Get("/v1/maintenance/snapshot", s.guard(auth.Root(), s.handleSnapshot))
 	if s.auth != nil {
 		s.authRoutes(api)
 	}

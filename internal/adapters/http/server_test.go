@@ -52,9 +52,11 @@ func (fakeCluster) Ready() error          { return domain.ErrNoLeader }
 func (fakeCluster) Members() ([]domain.ClusterMember, error) {
 	return nil, nil
 }
-func (fakeCluster) AddMember(_ context.Context, m domain.Member) (domain.Member, error) {
+func (fakeCluster) AddMember(_ context.Context, m domain.Member, _ bool) (domain.Member, error) {
 	return m, nil
 }
+func (fakeCluster) RemoveMember(context.Context, uint64) error  { return nil }
+func (fakeCluster) PromoteMember(context.Context, uint64) error { return nil }
 
 func (fakeCluster) TransferLeadership(context.Context, uint64) error { return nil }
 func (fakeCluster) Revision() int64                                  { return 9 }

@@ -78,6 +78,13 @@ func EncodeCommand(cmd domain.Command) ([]byte, error) {
 			return nil, errors.New("codec: auth command without request")
 		}
 		encodeAuth(&e, cmd.Auth)
+	case domain.CmdAlarm:
+		if cmd.Alarm == nil {
+			return nil, errors.New("codec: alarm command without request")
+		}
+		e.flags(cmd.Alarm.Activate)
+		e.uvarint(cmd.Alarm.Alarm.MemberID)
+		e.byte(byte(cmd.Alarm.Alarm.Type))
 	default:
 		return nil, fmt.Errorf("codec: cannot encode command type %d", cmd.Type)
 	}
@@ -127,6 +134,11 @@ func DecodeCommand(data []byte) (cmd domain.Command, skip bool, err error) {
 		}
 	case domain.CmdAuth:
 		cmd.Auth = decodeAuth(&d)
+	case domain.CmdAlarm:
+		a := &domain.AlarmRequest{Activate: d.byte()&1 != 0}
+		a.Alarm.MemberID = d.uvarint()
+		a.Alarm.Type = domain.AlarmType(d.byte())
+		cmd.Alarm = a
 	default:
 		if data[1]&typeIgnorable != 0 {
 			return cmd, true, nil

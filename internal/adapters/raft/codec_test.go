@@ -50,6 +50,9 @@ func TestCodec_CommandRoundTrip(t *testing.T) {
 			Member:    domain.Member{ID: 5, Name: "n1", PeerURL: "http://127.0.0.1:2380", ClientURLs: []string{"http://a:1", "http://b:2"}},
 			ClusterID: 77,
 		}}},
+		{name: "alarm raise", cmd: domain.Command{Type: domain.CmdAlarm, Alarm: &domain.AlarmRequest{Activate: true, Alarm: domain.Alarm{MemberID: 1<<53 - 1, Type: domain.AlarmNoSpace}}}},
+		{name: "alarm clear all", cmd: domain.Command{Type: domain.CmdAlarm, Alarm: &domain.AlarmRequest{}}},
+		{name: "alarm clear corrupt", cmd: domain.Command{Type: domain.CmdAlarm, Alarm: &domain.AlarmRequest{Alarm: domain.Alarm{Type: domain.AlarmCorrupt}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,8 +180,9 @@ func TestCodec_AuthStrict(t *testing.T) {
 			t.Errorf("%s: decoded %+v", name, cmd.Auth)
 		}
 	}
-	// An older member, which knows no CmdAuth, must stop, not skip.
-	if _, skip, err := DecodeCommand([]byte{codecVersion, byte(domain.CmdAuth) + 1}); skip || !errors.Is(err, errUnknownCommand) {
+	// An older member, which knows no CmdAuth (nor anything newer), must
+	// stop, not skip.
+	if _, skip, err := DecodeCommand([]byte{codecVersion, byte(domain.CmdAlarm) + 1}); skip || !errors.Is(err, errUnknownCommand) {
 		t.Fatalf("unknown non-ignorable type: skip=%v err=%v", skip, err)
 	}
 }
@@ -249,7 +253,7 @@ func TestCodec_ResultRoundTrip(t *testing.T) {
 // forwarding member with its kind and its message.
 func TestCodec_ResultSentinels(t *testing.T) {
 	t.Parallel()
-	for _, sentinel := range []error{domain.ErrConflict, domain.ErrNotFound, domain.ErrPreconditionFailed} {
+	for _, sentinel := range []error{domain.ErrConflict, domain.ErrNotFound, domain.ErrPreconditionFailed, domain.ErrNoSpace, domain.ErrCorrupt} {
 		in := fmt.Errorf("user %q exists already: %w", "bob", sentinel)
 		got, err := DecodeResult(EncodeResult(domain.Result{Revision: 4, Err: in}))
 		if err != nil {

@@ -22,7 +22,11 @@ import (
 //
 //	POST /v1/internal/propose      body: EncodeCommand bytes → 200 EncodeResult bytes
 //	GET  /v1/internal/read_index   → 200 {"index": N}
-//	POST /v1/cluster/members       {"name","peer_addr","client_urls"} → 201
+//	POST /v1/cluster/members       {"name","peer_addr","client_urls","learner"} → 201
+//	DELETE /v1/cluster/members/ID  → 200 (membership.go)
+//	POST /v1/cluster/members/ID/promote → 200, 412 while the learner is behind
+//	GET  /v1/status                → 200 the member's status (a learner's applied index)
+//	GET  /v1/internal/membership   → 200 {"member": bool, "reason"}: answered to anyone (removal.go)
 //	GET  /v1/maintenance/hash      → 200 {"hash","revision","compact_revision"} (hashcheck.go)
 //
 // Errors come back in the API's error body; the codes not_leader and
@@ -32,6 +36,10 @@ const (
 	PathPropose   = "/v1/internal/propose"
 	PathReadIndex = "/v1/internal/read_index"
 	PathMembers   = "/v1/cluster/members"
+	PathStatus    = "/v1/status"
+	// PathMembership is answered by the peer port itself, to members and
+	// non-members: it tells the caller whether it is a member (removal.go).
+	PathMembership = "/v1/internal/membership"
 )
 
 type forwarder struct {
@@ -165,7 +173,11 @@ func decodeRemoteError(status int, body []byte) error {
 	case "unavailable":
 		return fmt.Errorf("%w: %s", domain.ErrUnavailable, msg)
 	case "conflict":
-		return fmt.Errorf("%w: %s", domain.ErrConflict, msg)
+		return &remoteError{msg: msg, err: domain.ErrConflict}
+	case "not_found":
+		return &remoteError{msg: msg, err: domain.ErrNotFound}
+	case "precondition_failed":
+		return &remoteError{msg: msg, err: domain.ErrPreconditionFailed}
 	case "request_too_large":
 		return fmt.Errorf("%w: %s", domain.ErrTooLarge, msg)
 	case "permission_denied":
@@ -203,8 +215,15 @@ func (f *forwarder) readIndex(ctx context.Context, leader string) (uint64, error
 	return out.Index, nil
 }
 
-func (f *forwarder) addMember(ctx context.Context, leader string, m domain.Member) error {
-	body, _ := json.Marshal(map[string]any{"name": m.Name, "peer_addr": m.PeerURL, "client_urls": m.ClientURLs})
+func (f *forwarder) addMember(ctx context.Context, leader string, m domain.Member, learner bool) error {
+	body, _ := json.Marshal(map[string]any{"name": m.Name, "peer_addr": m.PeerURL, "client_urls": m.ClientURLs, "learner": learner})
 	_, err := f.do(ctx, "add_member", leader, http.MethodPost, PathMembers, "application/json", body)
+	return err
+}
+
+// memberCall sends a bodiless membership call (remove, promote) to the
+// leader.
+func (f *forwarder) memberCall(ctx context.Context, kind, leader, method, path string) error {
+	_, err := f.do(ctx, kind, leader, method, path, "", nil)
 	return err
 }

@@ -17,10 +17,9 @@ import (
 // applied the same log hold the same history, so the hashes are equal; a
 // difference means the stores diverged (a bug, a disk that lied, an entry
 // applied differently) and is reported loudly: an error in the log and
-// cairn_hash_check_mismatches_total. Until an alarm exists that stops
-// writes, the member goes on serving: the check only makes a divergence
-// visible. It runs soon after start (once the member has caught up) and
-// then every HashCheckInterval.
+// cairn_hash_check_mismatches_total. A follower runs it once after its
+// start; a mismatch asks the leader for the corruption check of every
+// member (corruptcheck.go), which raises the CORRUPT alarm.
 
 // HashCheckOutcome is the result of one comparison with the leader.
 type HashCheckOutcome string
@@ -159,9 +158,15 @@ func (n *Node) fetchLeaderHash(ctx context.Context, leader string, rev int64) (r
 	return h, nil
 }
 
-// runHashChecks checks once the member has caught up after its start, then
-// every interval, until the node closes. A skipped first check is tried
-// again every few seconds until one compares.
+// runHashChecks runs the checks of this member until the node closes:
+//   - as leader, the corruption check of every member (CheckCluster), soon
+//     after it starts leading and then every interval, or at once when a
+//     follower asks (PathHashCheck);
+//   - as follower, once after its start, when it has caught up, a
+//     comparison of its own store with the leader's (CheckHash); a
+//     mismatch asks the leader to run the corruption check now, which
+//     decides, by majority, which store is wrong. A skipped comparison is
+//     tried again every few seconds until one compares.
 func (n *Node) runHashChecks(interval time.Duration) {
 	defer n.wg.Done()
 	retry := max(2*n.cfg.ElectionTimeout, time.Second)
@@ -172,23 +177,37 @@ func (n *Node) runHashChecks(interval time.Duration) {
 		case <-n.done:
 			return
 		case <-time.After(wait):
+		case <-n.checkNow:
 		}
 		wait = interval
-		if n.Ready() != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.ApplyTimeout)
+		if n.IsLeader() {
+			if _, err := n.CheckCluster(ctx); err != nil && !errors.Is(err, domain.ErrNotLeader) {
+				n.log.Warn().Err(err).Msg("corruption check failed")
+			}
+			cancel()
+			continue
+		}
+		if compared || n.Ready() != nil {
 			if !compared {
 				wait = retry
 			}
+			cancel()
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 		c, err := n.CheckHash(ctx)
-		cancel()
 		switch {
 		case err != nil && !errors.Is(err, domain.ErrUnavailable):
 			n.log.Warn().Err(err).Msg("hash check failed")
-		case c.Outcome != HashSkipped || c.Reason == reasonLeading:
+		case c.Outcome == HashMismatch:
+			compared = true
+			if err := n.askLeaderToCheck(ctx, c.Leader); err != nil {
+				n.log.Warn().Err(err).Msg("could not ask the leader to run the corruption check")
+			}
+		case c.Outcome != HashSkipped:
 			compared = true
 		}
+		cancel()
 		if !compared {
 			wait = retry
 		}

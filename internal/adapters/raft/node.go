@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -14,10 +13,8 @@ import (
 	"time"
 
 	hraft "github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"go.etcd.io/bbolt"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/ports"
@@ -71,9 +68,10 @@ type Config struct {
 	// slow followers can catch up from the log (default: the snapshot
 	// threshold, at most 10240).
 	TrailingLogs uint64
-	// HashCheckInterval is how often a follower compares its store's hash
-	// with the leader's (hashcheck.go); the first check comes once it has
-	// caught up after its start. 0: no periodic check.
+	// HashCheckInterval is how often the leader compares the stores of
+	// every member (corruptcheck.go); a follower compares its own with the
+	// leader's once it has caught up after its start (hashcheck.go). 0: no
+	// check.
 	HashCheckInterval time.Duration
 	// Logger receives the node's and hashicorp/raft's logs.
 	Logger zerolog.Logger
@@ -141,6 +139,8 @@ type Node struct {
 	metrics   *metrics
 	fwd       *forwarder
 	hasState  bool
+	removed   atomic.Pointer[string] // why this member is no longer one (removal.go)
+	checkNow  chan struct{}          // a corruption check is asked for (corruptcheck.go)
 
 	readyMu   sync.Mutex
 	readyTerm uint64        // term whose start this member, as leader, has applied
@@ -195,6 +195,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		readCh:       make(chan chan readIndexResult, 4096),
 		remoteReadCh: make(chan chan readIndexResult, 4096),
 		done:         make(chan struct{}),
+		checkNow:     make(chan struct{}, 1),
 	}
 	n.clusterID.Store(b.ClusterID())
 	n.fwd = newForwarder(n)
@@ -202,14 +203,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft: data dir: %w", err)
 	}
-	// As the MVCC store does: no freelist written at each commit (bbolt
-	// rebuilds it when it opens the file), and the map freelist. A log
-	// that is appended at its end and truncated at its start frees pages
-	// all the time; writing their list with every append cost more than
-	// the entries themselves.
-	logs, err := openLogStore(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &bbolt.Options{
-		NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, Timeout: 10 * time.Second,
-	}})
+	logs, err := openLogStore(logStoreOptions(cfg.DataDir))
 	if err != nil {
 		return nil, fmt.Errorf("raft: open log store: %w", err)
 	}
@@ -263,6 +257,9 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	// set aside is empty: the latest snapshot is restored into it, and the
 	// log after the snapshot replayed.
 	rc.NoSnapshotRestoreOnStart = !cfg.RestoreOnStart
+	// A leader never removes itself (RemoveMember hands over first); were
+	// it to, it would step down rather than leave a process without Raft.
+	rc.ShutdownOnRemove = false
 
 	n.metrics = newMetrics(cfg.Registerer, n, b)
 	n.fsm = newFSM(b, n.metrics)
@@ -306,8 +303,9 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
 	n.raft = r
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.runLeadership()
+	go n.watchRemoval()
 	go n.runRounds(n.readCh, n.leaderRound)
 	go n.runRounds(n.remoteReadCh, n.followerRound)
 	if cfg.HashCheckInterval > 0 {
@@ -446,6 +444,9 @@ const readyLag = 1000
 // Ready reports whether the member can serve: it knows a leader and has
 // applied every entry it knows to be committed.
 func (n *Node) Ready() error {
+	if why := n.removed.Load(); why != nil {
+		return fmt.Errorf("%w: this member was removed from the cluster (%s)", domain.ErrUnavailable, *why)
+	}
 	leader := n.Leader()
 	if leader == "" {
 		return domain.ErrNoLeader
@@ -486,9 +487,17 @@ func (n *Node) Status() domain.Status {
 		DBSizeInUse:     st.DBSizeInUse,
 		Keys:            st.Keys,
 		Version:         n.cfg.Version,
+		Alarms:          n.backend.Alarms(),
 	}
 	if leader != "" {
 		s.Leader = MemberID(leader)
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			if string(srv.ID) == n.cfg.Name {
+				s.IsLearner = srv.Suffrage != hraft.Voter
+			}
+		}
 	}
 	return s
 }
@@ -520,50 +529,6 @@ func (n *Node) Members() ([]domain.ClusterMember, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-// AddMember adds a voting member to the cluster, through the leader, and
-// returns it with its ID.
-func (n *Node) AddMember(ctx context.Context, m domain.Member) (domain.Member, error) {
-	if err := m.Validate(); err != nil {
-		return domain.Member{}, err
-	}
-	m.ID = MemberID(m.Name)
-	// Every member's peer port has peer TLS, or none has: the scheme of
-	// the new member's URL is the cluster's, whatever the request said
-	// (a bare host:port is taken for http:// before it gets here).
-	addr, err := hostPort(m.PeerURL)
-	if err != nil {
-		return domain.Member{}, domain.InvalidArgument("peer_addr: %v", err)
-	}
-	m.PeerURL = n.peerURL(addr)
-	return m, n.addMember(ctx, m)
-}
-
-func (n *Node) addMember(ctx context.Context, m domain.Member) error {
-	addr, err := hostPort(m.PeerURL)
-	if err != nil {
-		return domain.InvalidArgument("peer_addr: %v", err)
-	}
-	for r := n.newRetrier(); r.wait(ctx); {
-		if n.IsLeader() {
-			if err = n.checkAddVoter(ctx, m, addr); err != nil {
-				return err
-			}
-			f := n.raft.AddVoter(hraft.ServerID(m.Name), hraft.ServerAddress(addr), 0, n.timeout(ctx))
-			err = mapRaftError(f.Error())
-		} else {
-			var leader string
-			if leader, err = n.waitLeader(ctx); err != nil {
-				return err
-			}
-			err = n.fwd.addMember(ctx, leader, m)
-		}
-		if !errors.Is(err, domain.ErrNotLeader) {
-			return err
-		}
-	}
-	return fmt.Errorf("%w (adding member %s: %v)", domain.ErrNoLeader, m.Name, err)
 }
 
 // timeout is the time a Raft call may take: the context's deadline, capped

@@ -89,11 +89,19 @@ func (n *Node) membersOnly(next http.Handler) http.Handler {
 	ips := &ipCache{m: map[string]cachedIPs{}}
 	refused := n.stream.mux.refused
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PathMembership && r.Method == http.MethodGet {
+			n.serveMembership(w, r, ips)
+			return
+		}
 		if err := n.checkMember(r, ips); err != nil {
 			n.metrics.peerRefused.Inc()
 			refused.Warn().Err(err).Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
 				Msg("peer port: refused a request that does not come from a member")
 			writePeerError(w, http.StatusForbidden, "permission_denied", err.Error())
+			return
+		}
+		if r.URL.Path == PathHashCheck && r.Method == http.MethodPost {
+			n.serveHashCheck(w)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -61,6 +61,12 @@ func (n *Node) Propose(ctx context.Context, cmd domain.Command) (domain.Result, 
 	if err := admit(cmd); err != nil {
 		return domain.Result{}, err
 	}
+	// A write the alarms refuse fails here, without a round through Raft
+	// and an entry in every member's log; apply refuses it too, whatever
+	// this member knew of the alarms.
+	if err := domain.AlarmGate(n.backend.Alarms(), &cmd); err != nil {
+		return domain.Result{Revision: n.Revision(), Err: err}, nil
+	}
 	data, err := EncodeCommand(cmd)
 	if err != nil {
 		return domain.Result{}, err

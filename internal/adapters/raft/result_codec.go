@@ -24,6 +24,9 @@ const (
 	resErrConflict
 	resErrNotFound
 	resErrPreconditionFailed
+	// A write refused under an alarm (domain.AlarmError).
+	resErrNoSpace
+	resErrCorrupt
 )
 
 // sentinelKinds are the error kinds that travel as a sentinel and the
@@ -35,6 +38,8 @@ var sentinelKinds = []struct {
 	{resErrConflict, domain.ErrConflict},
 	{resErrNotFound, domain.ErrNotFound},
 	{resErrPreconditionFailed, domain.ErrPreconditionFailed},
+	{resErrNoSpace, domain.ErrNoSpace},
+	{resErrCorrupt, domain.ErrCorrupt},
 }
 
 // remoteError is an error decoded from another member's result: its
@@ -128,7 +133,7 @@ func decodeErr(d *decoder) error {
 		return &domain.InvalidArgumentError{Msg: d.string()}
 	case resErrOther:
 		return errors.New(d.string())
-	case resErrConflict, resErrNotFound, resErrPreconditionFailed:
+	case resErrConflict, resErrNotFound, resErrPreconditionFailed, resErrNoSpace, resErrCorrupt:
 		msg := d.string()
 		for _, k := range sentinelKinds {
 			if k.kind == kind {

@@ -35,7 +35,7 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	}
 	switch {
 	case target == nil:
-		return fmt.Errorf("member %x is not a voting member of the cluster: %w", to, domain.ErrNotFound)
+		return fmt.Errorf("member %d is not a voting member of the cluster: %w", to, domain.ErrNotFound)
 	case string(target.ID) == n.cfg.Name:
 		return nil
 	}

@@ -22,6 +22,11 @@ func Apply(b ports.Batch, cmd domain.Command) domain.Result {
 	if err := cmd.Validate(); err != nil {
 		return domain.Result{Revision: b.Rev(), Err: err}
 	}
+	// The alarms are replicated state: a write proposed before an alarm
+	// was raised and applied after it is refused on every member alike.
+	if err := domain.AlarmGate(b.Alarms(), &cmd); err != nil {
+		return domain.Result{Revision: b.Rev(), Err: err}
+	}
 	switch cmd.Type {
 	case domain.CmdTxn:
 		return applyTxn(b, cmd.Txn)
@@ -39,6 +44,11 @@ func Apply(b ports.Batch, cmd domain.Command) domain.Result {
 		return applyCheckpoint(b, cmd.Checkpoint)
 	case domain.CmdAuth:
 		return applyAuth(b, cmd.Auth)
+	case domain.CmdAlarm:
+		if err := b.SetAlarm(*cmd.Alarm); err != nil {
+			panic(fmt.Errorf("apply: alarm: %w", err))
+		}
+		return domain.Result{Revision: b.Rev()}
 	case domain.CmdPublishMember:
 		if err := b.PutMember(cmd.Member.Member); err != nil {
 			panic(fmt.Errorf("apply: publish member: %w", err))

@@ -68,6 +68,8 @@ type fakeState struct {
 	// Auth is never changed in place: a Batch replaces it with a deep
 	// copy, so the committed state and the batch's copy may share it.
 	Auth domain.AuthState
+	// Alarms is never changed in place either (alarms.go).
+	Alarms []domain.Alarm
 }
 
 // clone copies s so that a Batch can change it; version slices are clipped
@@ -325,13 +327,17 @@ func (b *Backend) Hash(rev int64) (uint32, int64, int64, error) {
 }
 
 // fakeSnapshot is the JSON encoding of a committed state.
-type fakeSnapshot struct{ data []byte }
+type fakeSnapshot struct {
+	data []byte
+	rev  int64
+}
 
 func (s *fakeSnapshot) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(s.data)
 	return int64(n), err
 }
 func (s *fakeSnapshot) Size() int64 { return int64(len(s.data)) }
+func (s *fakeSnapshot) Rev() int64  { return s.rev }
 func (s *fakeSnapshot) Release()    {}
 
 // snapshotState is the JSON form of a fakeState; keys are []byte (base64),
@@ -365,7 +371,7 @@ func (b *Backend) Snapshot() (ports.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fakeSnapshot{data: data}, nil
+	return &fakeSnapshot{data: data, rev: st.Rev}, nil
 }
 
 // Restore replaces the committed state with a snapshot. It fails while a

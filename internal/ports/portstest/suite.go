@@ -43,6 +43,7 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) ports.Backend) 
 	t.Run("AuthBatch", s.testAuthBatch)
 	t.Run("AuthDeepCopy", s.testAuthDeepCopy)
 	t.Run("AuthSnapshot", s.testAuthSnapshot)
+	t.Run("Alarms", s.testAlarms)
 }
 
 type suite struct {

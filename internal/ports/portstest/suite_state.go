@@ -129,6 +129,9 @@ func (s suite) testSnapshotRestore(t *testing.T) {
 	if err != nil || n != snap.Size() || int64(buf.Len()) != n {
 		t.Fatalf("WriteTo = %d, %v; Size %d; wrote %d", n, err, snap.Size(), buf.Len())
 	}
+	if got := snap.Rev(); got != historyRev+1 {
+		t.Errorf("snapshot Rev = %d, want %d", got, historyRev+1)
+	}
 	snap.Release()
 
 	b := s.newBackend(t)
