@@ -68,6 +68,12 @@
 // lost, and the members equal at the end. fault-runs.sh runs either test
 // over many seeds and prints a table.
 //
+// defrag_test.go defragments a member's store (POST
+// /v1/maintenance/defragment) while clients write to it, and reports their
+// latency during it and the pause; and kills a follower with SIGKILL in the
+// middle of its defragmentation: it restarts on its old file, with every
+// acknowledged write and the same hash as the others.
+//
 // The tests run in the normal suite and are kept short (about a minute
 // and a half on two cores; CAIRN_SOAK=1 runs the issues' full scales).
 // Every server process is killed when its test ends, and its log is

@@ -102,7 +102,8 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	// The store's commits are not fsynced: the Raft log is the durable
 	// copy of every applied entry (see internal/adapters/bolt/unsynced.go).
-	backend, err := boltadapter.Open(filepath.Join(cfg.DataDir, "state.db"), boltadapter.Config{Unsynced: true})
+	backend, err := boltadapter.Open(filepath.Join(cfg.DataDir, "state.db"), boltadapter.Config{Unsynced: true,
+		Logger: log.With().Str("component", "store").Logger(), Registerer: a.registry})
 	if err != nil {
 		a.closeListeners()
 		return nil, fmt.Errorf("open store: %w", err)
@@ -398,7 +399,8 @@ func services(cfg Config, a *App, node *raftadapter.Node, backend *boltadapter.B
 		Auth:     auths,
 		Alarms:   a.space.alarms,
 
-		Snapshotter: backend,
+		Snapshotter:  backend,
+		Defragmenter: backend,
 	}, nil
 }
 

@@ -197,6 +197,7 @@ var rbacOps = []rbacOp{
 	{name: "add member", method: "POST", path: "/v1/cluster/members", body: `{}`, allowed: "", allowedStatus: []int{400}},
 	{name: "hash", method: "GET", path: "/v1/maintenance/hash", allowed: ""},
 	{name: "snapshot", method: "GET", path: "/v1/maintenance/snapshot", allowed: ""},
+	{name: "defragment", method: "POST", path: "/v1/maintenance/defragment", allowed: ""},
 	{name: "compact", method: "POST", path: "/v1/compact", body: `{"revision":1}`, allowed: "", allowedStatus: []int{410, 200}},
 	{name: "auth status", method: "GET", path: "/v1/auth/status", allowed: "rw ro wo none"},
 	{name: "auth users", method: "GET", path: "/v1/auth/users", allowed: ""},

@@ -27,7 +27,10 @@ func newSpace(cfg Config, a *App, memberID uint64) *space {
 	alarms := alarm.NewService(nodeProposer{a}, a.backend)
 	s := &space{alarms: alarms}
 	log := a.log.With().Str("component", "space").Logger()
-	s.quota = alarm.NewQuotaMonitor(alarm.QuotaConfig{MemberID: memberID, Quota: cfg.QuotaBackendBytes}, alarms,
+	s.quota = alarm.NewQuotaMonitor(alarm.QuotaConfig{MemberID: memberID, Quota: cfg.QuotaBackendBytes, OnRaise: func(size int64) {
+		log.Error().Int64("db_size", size).Int64("quota", cfg.QuotaBackendBytes).
+			Msg("NOSPACE: this member's store passed --quota-backend-bytes; the alarm is raised and writes that add data are refused: delete, compact, defragment, then clear the alarm (DELETE /v1/maintenance/alarms)")
+	}}, alarms,
 		func() int64 { return a.backend.Stats().DBSize }, ports.SystemClock{},
 		func(err error) { log.Warn().Err(err).Msg("quota") })
 

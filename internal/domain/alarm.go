@@ -91,14 +91,17 @@ func (e *AlarmError) Error() string {
 	for i, id := range e.Members {
 		ids[i] = fmt.Sprint(id)
 	}
+	who, differ, them := "the store of member "+ids[0], "differs", "it"
+	if len(ids) > 1 {
+		who, differ, them = "the stores of members "+strings.Join(ids, ", "), "differ", "them"
+	}
 	switch e.Type {
 	case AlarmNoSpace:
-		return fmt.Sprintf("the store of member %s passed its quota (--quota-backend-bytes): writes that add data are refused until space is freed "+
-			"(delete keys, compact, defragment: POST /v1/compact, POST /v1/maintenance/defragment) and the alarm is cleared (DELETE /v1/maintenance/alarms)",
-			strings.Join(ids, ", "))
+		return who + " passed the quota (--quota-backend-bytes): writes that add data are refused until space is freed " +
+			"(delete keys, compact, defragment: POST /v1/compact, POST /v1/maintenance/defragment on each member) and the alarm is cleared (DELETE /v1/maintenance/alarms)"
 	default:
-		return fmt.Sprintf("the store of member %s differs from the other members' (CORRUPT alarm): writes are refused until an operator replaces it "+
-			"(remove it, add a fresh member) and clears the alarm (DELETE /v1/maintenance/alarms)", strings.Join(ids, ", "))
+		return who + " " + differ + " from the other members' (CORRUPT alarm): writes are refused until an operator replaces " + them + " " +
+			"(remove the member, add a fresh one) and clears the alarm (DELETE /v1/maintenance/alarms)"
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
 
 	"github.com/cairnkv/cairn/internal/domain"
@@ -36,6 +38,10 @@ type Config struct {
 	// (see unsynced.go for why that is safe, and Rebuilt). On a system
 	// that does not tell its boot id, commits are synced anyway.
 	Unsynced bool
+	// Logger receives a line per defragmentation (zero: none).
+	Logger zerolog.Logger
+	// Registerer receives the store's metrics (nil: none).
+	Registerer prometheus.Registerer
 }
 
 func (c Config) options() *bbolt.Options {
@@ -60,10 +66,14 @@ const keyFillPercent = 0.9
 
 // Backend is the MVCC store on one bbolt file. It implements ports.Backend.
 //
-// Lock order: stateMu, then mu, then viewMu. See DESIGN.md.
+// Lock order: applyMu, then stateMu, then mu, then viewMu. See DESIGN.md.
 type Backend struct {
 	path string
 	cfg  Config
+
+	// applyMu is held shared by the open Batch, from Begin to its end, and
+	// exclusively by a defragmentation while it switches files (defrag.go).
+	applyMu sync.RWMutex
 
 	// stateMu is held shared to use db, exclusively to close or swap it.
 	stateMu sync.RWMutex
@@ -90,6 +100,9 @@ type Backend struct {
 	// revision.
 	viewMu sync.Mutex
 	views  map[int64]int
+
+	// defrag is the state of online defragmentation (defrag.go).
+	defrag defragState
 }
 
 // Open opens (or creates) the store in the bbolt file at path and rebuilds
@@ -101,6 +114,12 @@ type Backend struct {
 // snapshot and log.
 func Open(path string, cfg Config) (*Backend, error) {
 	b := &Backend{path: path, cfg: cfg, views: make(map[int64]int)}
+	b.defrag.metrics = newDefragMetrics(cfg.Registerer)
+	// A defragmentation cut short left its unfinished copy: the store is
+	// state.db until the copy is renamed over it.
+	if err := removeDefragFile(path); err != nil {
+		return nil, err
+	}
 	if cfg.Unsynced {
 		b.boot = bootID()
 	}
@@ -262,20 +281,30 @@ func (b *Backend) catchUpIndex() {
 	b.idxCompactRev = b.cur.compactRev
 }
 
-// Begin opens the write batch. It fails if one is already open.
+// Begin opens the write batch. It fails if one is already open. It waits
+// while a defragmentation switches files (the batch holds applyMu shared
+// until it ends: see endBatch).
 func (b *Backend) Begin() (ports.Batch, error) {
+	if b.open.Load() != nil {
+		// Not waiting for applyMu: a defragmentation may be waiting for
+		// the open batch to end.
+		return nil, errBatchOpen
+	}
+	b.applyMu.RLock()
 	b.stateMu.RLock()
 	defer b.stateMu.RUnlock()
 	if b.closed {
+		b.applyMu.RUnlock()
 		return nil, errClosed
 	}
 	bt := &batch{b: b}
 	if !b.open.CompareAndSwap(nil, bt) {
+		b.applyMu.RUnlock()
 		return nil, errBatchOpen
 	}
 	tx, err := b.db.Begin(true)
 	if err != nil {
-		b.open.Store(nil)
+		b.endBatch(bt)
 		return nil, fmt.Errorf("bolt: begin batch: %w", err)
 	}
 	bt.tx, bt.keys = tx, tx.Bucket(keyBucket)
@@ -290,6 +319,15 @@ func (b *Backend) Begin() (ports.Batch, error) {
 	bt.pendingKeys = b.cur.keys
 	b.mu.Unlock()
 	return bt, nil
+}
+
+// endBatch ends bt as the open batch, if it still is, and releases its
+// share of applyMu. Whoever takes bt out of open releases it: Commit, a
+// failed Begin, or Close rolling it back.
+func (b *Backend) endBatch(bt *batch) {
+	if b.open.CompareAndSwap(bt, nil) {
+		b.applyMu.RUnlock()
+	}
 }
 
 // Stats returns the store's size figures. DBSize and DBSizeInUse are 0 on
@@ -323,7 +361,11 @@ func (b *Backend) Close() error {
 	b.closed = true
 	if bt := b.open.Swap(nil); bt != nil {
 		_ = bt.tx.Rollback()
+		b.applyMu.RUnlock()
 	}
+	// Files replaced by a defragmentation close once their last reader
+	// ends.
+	b.defrag.retired.Wait()
 	var syncErr error
 	if b.db.NoSync {
 		syncErr = b.db.Sync()

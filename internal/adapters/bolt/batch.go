@@ -28,8 +28,11 @@ type batch struct {
 	events []domain.Event
 	// pendingKeys is the live key count including the pending revision.
 	pendingKeys int64
-	dirty       bool // something to commit
-	done        bool
+	// dead are the records Compact deleted, for a defragmentation that
+	// copies the file meanwhile (defrag.go).
+	dead  []deadRev
+	dirty bool // something to commit
+	done  bool
 }
 
 // pending returns the revision the next write belongs to.
@@ -237,7 +240,7 @@ func (bt *batch) Commit() error {
 	}
 	// The batch stays registered as open until the new state is published,
 	// so that the next Begin starts from it.
-	defer b.open.CompareAndSwap(bt, nil)
+	defer b.endBatch(bt)
 	if !bt.dirty {
 		return bt.tx.Rollback()
 	}
@@ -258,5 +261,8 @@ func (bt *batch) Commit() error {
 	b.cur = bt.st
 	b.catchUpIndex()
 	b.mu.Unlock()
+	if len(bt.dead) > 0 {
+		b.defrag.compacted(bt.dead)
+	}
 	return nil
 }

@@ -47,6 +47,11 @@ func (bt *batch) Compact(rev int64) error {
 			return fmt.Errorf("bolt: compact %d: delete %d.%d: %w", rev, d.r.main, d.r.sub, err)
 		}
 	}
+	if bt.dead == nil {
+		bt.dead = dead
+	} else {
+		bt.dead = append(bt.dead, dead...)
+	}
 	bt.st.compactRev = rev
 	bt.dirty = true
 	return nil

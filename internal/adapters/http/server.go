@@ -99,6 +99,8 @@ type Services struct {
 
 	// Snapshotter serves GET /v1/maintenance/snapshot (nil: 404).
 	Snapshotter Snapshotter
+	// Defragmenter serves POST /v1/maintenance/defragment (nil: 404).
+	Defragmenter Defragmenter
 }
 
 // Server is the REST API of one member.
@@ -118,6 +120,7 @@ type Server struct {
 
 	snapshotter Snapshotter
 	alarms      AlarmService
+	defrag      Defragmenter
 }
 
 // New builds the API's handler.
@@ -138,6 +141,7 @@ func New(cfg Config, svc Services) *Server {
 	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
 		locks: svc.Lock, elections: svc.Election, auth: svc.Auth, snapshotter: svc.Snapshotter, alarms: svc.Alarms,
 		metrics: newHTTPMetrics(cfg.Registerer, hub, svc.Lease)}
+	s.defrag = svc.Defragmenter
 	s.handler = s.routes()
 	s.peer = s.peerRoutes()
 	return s
@@ -203,6 +207,7 @@ func (s *Server) routes() http.Handler {
 	api.Get("/v1/maintenance/alarms", s.guard(auth.Root(), s.handleAlarms))
 	api.Delete("/v1/maintenance/alarms", s.guard(auth.Root(), s.handleDisarm))
 	api.Get("/v1/maintenance/snapshot", s.guard(auth.Root(), s.handleSnapshot))
+	api.Post("/v1/maintenance/defragment", s.guard(auth.Root(), s.handleDefragment))
 	if s.auth != nil {
 		s.authRoutes(api)
 	}

@@ -77,6 +77,9 @@ type QuotaConfig struct {
 	// check sooner (default 1s); MinInterval the least time between two
 	// checks (default 100ms).
 	Interval, MinInterval time.Duration
+	// OnRaise, when set, is told when this monitor raised NOSPACE, with the
+	// store's size (for the log).
+	OnRaise func(size int64)
 }
 
 // QuotaMonitor raises NOSPACE for this member when its store passes the
@@ -151,6 +154,9 @@ func (m *QuotaMonitor) Check(ctx context.Context) error {
 	}
 	if err := m.svc.Raise(ctx, mine); err != nil {
 		return fmt.Errorf("raise NOSPACE (store %d bytes, quota %d): %w", size, m.cfg.Quota, err)
+	}
+	if m.cfg.OnRaise != nil {
+		m.cfg.OnRaise(size)
 	}
 	return nil
 }

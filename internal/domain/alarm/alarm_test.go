@@ -101,7 +101,7 @@ func TestCorruptGate(t *testing.T) {
 		if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
-		if errors.Is(err, domain.ErrCorrupt) && !strings.Contains(err.Error(), "member 3, 9") {
+		if errors.Is(err, domain.ErrCorrupt) && !strings.Contains(err.Error(), "members 3, 9") {
 			t.Errorf("%s: %q does not name members 3 and 9", c.name, err)
 		}
 	}
