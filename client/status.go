@@ -42,6 +42,9 @@ type StatusResponse struct {
 	IsLearner bool
 	// Version is the server's version.
 	Version string
+	// Alarms are the alarms raised for the cluster, as this member has
+	// applied them.
+	Alarms []AlarmMember
 }
 
 // Status returns the status of the member the client talks to (the
@@ -64,6 +67,7 @@ func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
 		Keys            int64       `json:"keys"`
 		IsLearner       bool        `json:"is_learner"`
 		Version         string      `json:"version"`
+		Alarms          []alarmJSON `json:"alarms"`
 	}
 	resp, err := c.call(ctx, &request{method: http.MethodGet, path: "/v1/status", idempotent: true}, &out)
 	if err != nil {
@@ -74,7 +78,7 @@ func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
 		Leader: out.Leader, LeaderName: out.LeaderName, RaftTerm: out.RaftTerm, RaftIndex: out.RaftIndex,
 		CommitIndex: out.CommitIndex, AppliedIndex: out.AppliedIndex, Revision: out.Revision,
 		CompactRevision: out.CompactRevision, DBSize: out.DBSize, DBSizeInUse: out.DBSizeInUse, Keys: out.Keys,
-		IsLearner: out.IsLearner, Version: out.Version,
+		IsLearner: out.IsLearner, Version: out.Version, Alarms: toAlarms(out.Alarms),
 	}, nil
 }
 
@@ -104,24 +108,9 @@ type MemberListResponse struct {
 
 // MemberList returns the members of the cluster, sorted by name.
 func (c *Client) MemberList(ctx context.Context) (*MemberListResponse, error) {
-	var out struct {
-		Header  *headerJSON `json:"header"`
-		Members []struct {
-			ID         uint64   `json:"id"`
-			Name       string   `json:"name"`
-			PeerAddr   string   `json:"peer_addr"`
-			ClientURLs []string `json:"client_urls"`
-			IsLearner  bool     `json:"is_learner"`
-			IsLeader   bool     `json:"is_leader"`
-		} `json:"members"`
-	}
+	var out membersJSON
 	if _, err := c.call(ctx, &request{method: http.MethodGet, path: "/v1/cluster/members", idempotent: true}, &out); err != nil {
 		return nil, err
 	}
-	resp := &MemberListResponse{Header: out.Header.toHeader()}
-	for _, m := range out.Members {
-		resp.Members = append(resp.Members, Member{ID: m.ID, Name: m.Name, PeerAddr: m.PeerAddr,
-			ClientURLs: m.ClientURLs, IsLearner: m.IsLearner, IsLeader: m.IsLeader})
-	}
-	return resp, nil
+	return &MemberListResponse{Header: out.Header.toHeader(), Members: toMembers(out.Members)}, nil
 }

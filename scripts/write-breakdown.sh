@@ -29,11 +29,6 @@ def scrape(url):
         m = re.match(r'^([a-zA-Z_:]+)(\{[^}]*\})? ([0-9.eE+-]+|NaN)$', line)
         if m: out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     return out
-def summary(m, name):
-    q = {k: v for k, v in m.items() if k.startswith(name + "{") and "quantile" in k}
-    s, c = m.get(name + "_sum"), m.get(name + "_count")
-    p50 = next((v for k, v in q.items() if 'quantile="0.5"' in k), None)
-    return c, (s / c if s is not None and c else None), p50
 def hist(m, name):
     s = sum(v for k, v in m.items() if k.startswith(name + "_sum"))
     c = sum(v for k, v in m.items() if k.startswith(name + "_count"))
@@ -41,11 +36,12 @@ def hist(m, name):
 L, F = scrape(sys.argv[1]), scrape(sys.argv[2])
 rows = [
     ("leader", "HTTP request (whole put)", hist(L, "cairn_http_request_duration_seconds"), 1000),
-    ("leader", "log append before replication (dispatchLog)", summary(L, "cairn_raft_leader_dispatchLog"), 1),
-    ("leader", "commit, from dispatch (commitTime)", summary(L, "cairn_raft_commitTime"), 1),
-    ("leader", "AppendEntries round trip to a follower", summary(L, "cairn_raft_replication_appendEntries_rpc"), 1),
-    ("follower", "AppendEntries handled (with its log append)", summary(F, "cairn_raft_rpc_appendEntries"), 1),
-    ("follower", "log append (storeLogs)", summary(F, "cairn_raft_rpc_appendEntries_storeLogs"), 1),
+    ("leader", "log append before replication (dispatchLog)", hist(L, "cairn_raft_leader_dispatch_duration_seconds"), 1000),
+    ("leader", "commit, from dispatch (commitTime)", hist(L, "cairn_raft_commit_duration_seconds"), 1000),
+    ("leader", "AppendEntries round trip to a follower", hist(L, "cairn_raft_replication_append_entries_duration_seconds"), 1000),
+    ("follower", "AppendEntries handled (with its log append)", hist(F, "cairn_raft_follower_append_entries_duration_seconds"), 1000),
+    ("follower", "log append (storeLogs)", hist(F, "cairn_raft_follower_log_store_duration_seconds"), 1000),
+    ("follower", "Raft log append and fsync (raft.db)", hist(F, "cairn_disk_raft_log_fsync_duration_seconds"), 1000),
     ("leader", "state machine apply, per batch", hist(L, "cairn_apply_batch_duration_seconds"), 1000),
 ]
 for who, what, (n, mean, *p), scale in rows:

@@ -3,6 +3,7 @@
 //	go run ./cmd/server                      # a single member on 127.0.0.1:2379
 //	go run ./cmd/server --config-file configs/node1.yaml
 //	go run ./cmd/server snapshot restore backup.snap --data-dir DIR ...  # offline; -h for more
+//	go run ./cmd/server healthcheck [URL]     # exit 0 when URL (default the local /readyz) answers 200
 //
 // Every flag also reads from CAIRN_<FLAG> and from the YAML file given by
 // --config-file; see the README for the table.
@@ -30,6 +31,9 @@ func main() {
 func run() error {
 	if len(os.Args) > 1 && os.Args[1] == "snapshot" {
 		return app.SnapshotCommand(os.Args[2:], os.Stdout, os.Stderr)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		return app.HealthcheckCommand(os.Args[2:], os.Stdout, os.Stderr)
 	}
 	cfg, err := app.LoadConfig(os.Args[1:], os.Environ())
 	if errors.Is(err, flag.ErrHelp) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	gometrics "github.com/armon/go-metrics"
-	gometricsprom "github.com/armon/go-metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
@@ -137,6 +136,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		log.Warn().Err(err).Str("component", "lease").Msg("lessor")
 	})
 	a.space = newSpace(cfg, a, raftadapter.MemberID(cfg.Name))
+	waitResolvable(urlHostname(cfg.InitialAdvertisePeerURL), dnsWaitTimeout, dnsWaitInterval, lookupHost, log)
 	peers := make([]raftadapter.Peer, len(cfg.InitialCluster))
 	for i, p := range cfg.InitialCluster {
 		peers[i] = raftadapter.Peer{Name: p.Name, PeerURL: p.URL}
@@ -155,6 +155,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		SnapshotThreshold: cfg.SnapshotCount,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		HashCheckInterval: cfg.CorruptCheckInterval,
+		WarnApplyDuration: warnApply(cfg.WarningApplyDuration),
 		RestoreOnStart:    backend.Rebuilt(),
 		Logger:            log,
 		Registerer:        a.registry,
@@ -185,6 +186,9 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		Gatherer:        a.registry,
 		MaxWatchEvents:  cfg.MaxWatchEvents,
 		WatchHeartbeat:  cfg.WatchHeartbeat,
+
+		EnablePprof:         cfg.EnablePprof,
+		WarnRequestDuration: cfg.WarningApplyDuration,
 	}, svcs)
 	node.ServePeerHTTP(api.PeerHandler()) // the members' calls: on the peer port, to members only
 	// HTTP/1.1, and HTTP/2: over TLS (negotiated by ALPN) and, on plain
@@ -211,15 +215,12 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 }
 
 // exportRaftMetrics sends hashicorp/raft's own metrics, which go through
-// go-metrics' process-wide sink, to reg. With several members in one
-// process (tests) the last one started receives them.
+// go-metrics' process-wide sink, to reg, under Cairn names (raftmetrics.go).
+// With several members in one process (tests) the last one started
+// receives them.
 func exportRaftMetrics(reg prometheus.Registerer, log zerolog.Logger) {
-	sink, err := gometricsprom.NewPrometheusSinkFrom(gometricsprom.PrometheusOpts{Registerer: reg, Expiration: time.Minute})
-	if err != nil {
-		log.Warn().Err(err).Msg("raft library metrics are not exported")
-		return
-	}
-	conf := gometrics.DefaultConfig("cairn")
+	sink := newRaftLibSink(reg, raftLibMetrics)
+	conf := gometrics.DefaultConfig("") // keys as hashicorp/raft names them: raft.commitTime
 	conf.EnableHostname = false
 	conf.EnableRuntimeMetrics = false
 	if _, err := gometrics.NewGlobal(conf, sink); err != nil {

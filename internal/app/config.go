@@ -44,6 +44,8 @@ type Config struct {
 	AutoCompactionRetention string        // --auto-compaction-retention, default 1h: a duration (periodic; a bare number is hours) or a number of revisions; 0 = off
 	AuthTokenTTL            time.Duration // --auth-token-ttl in seconds, default 300
 	BcryptCost              int           // --bcrypt-cost, default 10
+	WarningApplyDuration    time.Duration // --warning-apply-duration as a Go duration, default 100ms, 0 = never: an apply batch or a request that takes longer is logged as a warning
+	EnablePprof             bool          // --enable-pprof: serve Go's profiles under /debug/pprof/ on the client URLs (root only with auth on), default false
 	ConfigFile              string        // --config-file (or CAIRN_CONFIG_FILE), default none
 
 	// TLS for the clients (https:// client URLs), with etcd's flag names.
@@ -105,6 +107,7 @@ func Defaults() Config {
 		AutoCompactionRetention: "1h",
 		AuthTokenTTL:            300 * time.Second,
 		BcryptCost:              10,
+		WarningApplyDuration:    100 * time.Millisecond,
 	}
 }
 

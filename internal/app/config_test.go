@@ -60,6 +60,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		AutoCompactionRetention: "1h",
 		AuthTokenTTL:            5 * time.Minute,
 		BcryptCost:              10,
+		WarningApplyDuration:    100 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
@@ -149,6 +150,8 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		AutoCompactionRetention: "1000",
 		AuthTokenTTL:            time.Minute,
 		BcryptCost:              12,
+		WarningApplyDuration:    250 * time.Millisecond,
+		EnablePprof:             true,
 	}
 	flags := []string{
 		"--name=n1", "--data-dir=/var/lib/cairn",
@@ -162,6 +165,7 @@ func TestLoadConfig_AllSources(t *testing.T) {
 		"--max-watchers=7", "--max-watch-events=9", "--watch-heartbeat-interval=4s",
 		"--corrupt-check-interval=1m30s", "--auth-token-ttl=60", "--bcrypt-cost=12",
 		"--quota-backend-bytes=16777216", "--auto-compaction-mode=revision", "--auto-compaction-retention=1000",
+		"--warning-apply-duration=250ms", "--enable-pprof=true",
 	}
 	var environ []string
 	var yaml strings.Builder
@@ -429,6 +433,7 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "CorruptCheckNever", modify: func(c *Config) { c.CorruptCheckInterval = 0 }},
 		{name: "NoQuota", modify: func(c *Config) { c.QuotaBackendBytes = 0 }},
 		{name: "QuotaNegative", modify: func(c *Config) { c.QuotaBackendBytes = -1 }, want: "--quota-backend-bytes: must be 0 (no quota) or positive"},
+		{name: "WarningApplyDurationNegative", modify: func(c *Config) { c.WarningApplyDuration = -time.Millisecond }, want: "--warning-apply-duration: must be 0 (never) or positive"},
 		{name: "CompactionHours", modify: func(c *Config) { c.AutoCompactionRetention = "2" }},
 		{name: "CompactionOff", modify: func(c *Config) { c.AutoCompactionRetention = "0" }},
 		{name: "CompactionBadDuration", modify: func(c *Config) { c.AutoCompactionRetention = "soon" }, want: `--auto-compaction-retention: "soon" is not a duration`},

@@ -144,6 +144,9 @@ func (c Config) Validate() error {
 	if c.CorruptCheckInterval < 0 {
 		bad("corrupt-check-interval", "must be 0 (never) or positive, got %v", c.CorruptCheckInterval)
 	}
+	if c.WarningApplyDuration < 0 {
+		bad("warning-apply-duration", "must be 0 (never) or positive, got %v", c.WarningApplyDuration)
+	}
 	if c.QuotaBackendBytes < 0 {
 		bad("quota-backend-bytes", "must be 0 (no quota) or positive, got %d", c.QuotaBackendBytes)
 	}

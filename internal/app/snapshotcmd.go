@@ -65,24 +65,29 @@ func SnapshotCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored revision %d (%d bytes of store) into %s: member %s of a new cluster, id %d\n",
-		res.Revision, res.DBSize, res.DataDir, cfg.Name, res.ClusterID)
-	fmt.Fprintf(stdout, "start it with: cairn --name %s --data-dir %s --listen-peer-urls %s --listen-client-urls ...\n",
-		cfg.Name, res.DataDir, cfg.InitialAdvertisePeerURL)
+	PrintRestored(stdout, cfg, res)
 	return nil
+}
+
+// PrintRestored writes what a restore did and how to start the member,
+// as `cairn snapshot restore` (and cairnctl's) prints it.
+func PrintRestored(w io.Writer, cfg RestoreConfig, res RestoreResult) {
+	fmt.Fprintf(w, "restored revision %d (%d bytes of store) into %s: member %s of a new cluster, id %d\n",
+		res.Revision, res.DBSize, res.DataDir, cfg.Name, res.ClusterID)
+	fmt.Fprintf(w, "start it with: cairn --name %s --data-dir %s --listen-peer-urls %s --listen-client-urls ...\n",
+		cfg.Name, res.DataDir, cfg.InitialAdvertisePeerURL)
 }
 
 // parseRestoreFlags reads the flags of "snapshot restore" and its one
 // argument, the file, which may come before, between or after the flags.
 func parseRestoreFlags(args []string, stdout, stderr io.Writer) (RestoreConfig, string, error) {
-	var cfg RestoreConfig
-	var cluster string
+	var name, dataDir, cluster, advertise string
 	fs := flag.NewFlagSet("cairn snapshot restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Name, "name", "default", "the `name` of the member whose data dir this writes; one of --initial-cluster")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "the `dir`ectory to write (default ./<name>.cairn); it must not exist, or be empty")
+	fs.StringVar(&name, "name", "default", "the `name` of the member whose data dir this writes; one of --initial-cluster")
+	fs.StringVar(&dataDir, "data-dir", "", "the `dir`ectory to write (default ./<name>.cairn); it must not exist, or be empty")
 	fs.StringVar(&cluster, "initial-cluster", "", "the new cluster, `name=url,...` (e.g. n1=http://10.0.0.1:2380,n2=...), the same for every member (default this member alone)")
-	fs.StringVar(&cfg.InitialAdvertisePeerURL, "initial-advertise-peer-urls", "http://127.0.0.1:2380", "this member's peer `url`, as in --initial-cluster")
+	fs.StringVar(&advertise, "initial-advertise-peer-urls", "http://127.0.0.1:2380", "this member's peer `url`, as in --initial-cluster")
 	help := false // -h asked for the usage: to stdout
 	for _, a := range args {
 		switch a {
@@ -104,7 +109,7 @@ func parseRestoreFlags(args []string, stdout, stderr io.Writer) (RestoreConfig, 
 	for {
 		err := fs.Parse(args)
 		if err != nil { // the usage is printed
-			return cfg, "", err
+			return RestoreConfig{}, "", err
 		}
 		if fs.NArg() == 0 {
 			break
@@ -114,21 +119,31 @@ func parseRestoreFlags(args []string, stdout, stderr io.Writer) (RestoreConfig, 
 	}
 	switch len(files) {
 	case 0:
-		return cfg, "", errors.New("snapshot restore: which snapshot file? (cairn snapshot restore FILE --data-dir DIR ...; -h for more)")
+		return RestoreConfig{}, "", errors.New("snapshot restore: which snapshot file? (cairn snapshot restore FILE --data-dir DIR ...; -h for more)")
 	case 1:
 	default:
-		return cfg, "", fmt.Errorf("snapshot restore: one snapshot file, not %d (%s)", len(files), strings.Join(files, " "))
+		return RestoreConfig{}, "", fmt.Errorf("snapshot restore: one snapshot file, not %d (%s)", len(files), strings.Join(files, " "))
 	}
+	cfg, err := NewRestoreConfig(name, dataDir, cluster, advertise)
+	return cfg, files[0], err
+}
+
+// NewRestoreConfig returns the configuration of a restore from the values
+// of its flags, as `cairn snapshot restore` reads them: an empty dataDir
+// is "./<name>.cairn", an empty initialCluster ("name=url,...") this
+// member alone at advertisePeerURL. Restore validates the result.
+func NewRestoreConfig(name, dataDir, initialCluster, advertisePeerURL string) (RestoreConfig, error) {
+	cfg := RestoreConfig{Name: name, DataDir: dataDir, InitialAdvertisePeerURL: advertisePeerURL}
 	if cfg.DataDir == "" {
 		cfg.DataDir = "./" + cfg.Name + ".cairn"
 	}
 	var c Config
-	if err := setInitialCluster(&c, cluster); err != nil {
-		return cfg, "", fmt.Errorf("--initial-cluster: %w", err)
+	if err := setInitialCluster(&c, initialCluster); err != nil {
+		return cfg, fmt.Errorf("--initial-cluster: %w", err)
 	}
 	cfg.InitialCluster = c.InitialCluster
 	if len(cfg.InitialCluster) == 0 {
 		cfg.InitialCluster = []Peer{{Name: cfg.Name, URL: cfg.InitialAdvertisePeerURL}}
 	}
-	return cfg, files[0], nil
+	return cfg, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/domain/lease"
 	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/slowlog"
 )
 
 type httpMetrics struct {
@@ -23,6 +24,7 @@ type httpMetrics struct {
 	lockTimeouts  prometheus.Counter
 	lockWait      prometheus.Histogram
 	electionsWon  prometheus.Counter
+	slow          *slowlog.Warner // slow requests (slowreq.go)
 }
 
 func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub, leases LeaseService) *httpMetrics {
@@ -141,7 +143,9 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		took := time.Since(start)
 		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		m.latency.WithLabelValues(route, r.Method).Observe(took.Seconds())
+		m.observeSlow(sw, r, route, took)
 	})
 }

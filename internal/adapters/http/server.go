@@ -19,6 +19,7 @@ import (
 	"github.com/cairnkv/cairn/internal/domain/auth"
 	"github.com/cairnkv/cairn/internal/domain/kv"
 	"github.com/cairnkv/cairn/internal/domain/watch"
+	"github.com/cairnkv/cairn/internal/slowlog"
 )
 
 // KVService is what the KV handlers need; *kv.Service implements it.
@@ -79,6 +80,11 @@ type Config struct {
 	// progress event (default 10s).
 	MaxWatchEvents int
 	WatchHeartbeat time.Duration
+	// EnablePprof serves Go's profiles under /debug/pprof/ (pprof.go).
+	EnablePprof bool
+	// WarnRequestDuration is how long a request may take before a warning
+	// is logged (slowreq.go); zero: never.
+	WarnRequestDuration time.Duration
 }
 
 // Services are the domain services behind the API.
@@ -141,6 +147,7 @@ func New(cfg Config, svc Services) *Server {
 	s := &Server{cfg: cfg, kv: svc.KV, cluster: svc.Cluster, hasher: svc.Hasher, watch: svc.Watch, leases: svc.Lease,
 		locks: svc.Lock, elections: svc.Election, auth: svc.Auth, snapshotter: svc.Snapshotter, alarms: svc.Alarms,
 		metrics: newHTTPMetrics(cfg.Registerer, hub, svc.Lease)}
+	s.metrics.slow = slowlog.New(cfg.Logger, "request", cfg.WarnRequestDuration)
 	s.defrag = svc.Defragmenter
 	s.handler = s.routes()
 	s.peer = s.peerRoutes()
@@ -214,6 +221,9 @@ func (s *Server) routes() http.Handler {
 
 	api.Get("/healthz", s.handleHealthz)
 	api.Get("/readyz", s.handleReadyz)
+	if s.cfg.EnablePprof {
+		s.pprofRoutes(api)
+	}
 	if s.cfg.Gatherer != nil {
 		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}

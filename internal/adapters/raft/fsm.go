@@ -120,9 +120,11 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 	}
 	b.SetApplied(last.Index, last.Term)
 	rev := b.Rev()
+	commitStart := time.Now()
 	if err := b.Commit(); err != nil {
 		panic(fmt.Errorf("fsm: commit batch ending at %d: %w", last.Index, err))
 	}
+	f.metrics.health().observeCommit(time.Since(commitStart))
 	f.rev.Store(rev)
 	// Before setApplied: whoever waits for this index (the proposer of the
 	// change, a read barrier) then finds the auth layer up to date.

@@ -23,6 +23,16 @@ type metrics struct {
 	hashMismatches prometheus.Counter
 
 	peerRefused prometheus.Counter
+
+	h *healthMetrics // proposals, disk latency, slow applies (metrics_health.go)
+}
+
+// health returns the health metrics (nil for nil metrics).
+func (m *metrics) health() *healthMetrics {
+	if m == nil {
+		return nil
+	}
+	return m.h
 }
 
 // newMetrics registers the member's metrics on reg (nil: not exported).
@@ -61,10 +71,12 @@ func newMetrics(reg prometheus.Registerer, n *Node, b ports.Backend) *metrics {
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_peer_requests_refused_total", Help: "HTTP requests on the peer port refused because they did not come from a member of this cluster.",
 		}),
+		h: newHealthMetrics(n.log, n.cfg.WarnApplyDuration),
 	}
 	if reg == nil {
 		return m
 	}
+	m.h.register(reg, n)
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -104,4 +116,5 @@ func (m *metrics) observeBatch(n int, d time.Duration) {
 	}
 	m.batchSize.Observe(float64(n))
 	m.batchLatency.Observe(d.Seconds())
+	m.h.observeApply(n, d)
 }

@@ -79,6 +79,10 @@ type Config struct {
 	PeerTLS *PeerTLS
 	// Registerer receives the node's metrics (nil: none).
 	Registerer prometheus.Registerer
+	// WarnApplyDuration is how long an apply batch may take before a
+	// warning is logged (etcd's --warning-apply-duration; default 100ms,
+	// negative: never).
+	WarnApplyDuration time.Duration
 	// Version is reported in Status.
 	Version string
 	// OnCommit, when set, receives the events of every committed batch of
@@ -291,7 +295,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	// The last entries stay in memory: the leader reads each entry back
 	// to send it to every follower, and a follower to apply it. Without
 	// the cache every such read was a bbolt transaction.
-	cached, err := hraft.NewLogCache(logCacheSize, logs)
+	cached, err := hraft.NewLogCache(logCacheSize, timedLogStore{logs, n.metrics.health()})
 	if err != nil {
 		n.closeStores()
 		return nil, err

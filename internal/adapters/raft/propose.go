@@ -71,7 +71,10 @@ func (n *Node) Propose(ctx context.Context, cmd domain.Command) (domain.Result, 
 	if err != nil {
 		return domain.Result{}, err
 	}
-	return n.propose(ctx, cmd, data)
+	done := n.metrics.health().proposal()
+	res, err := n.propose(ctx, cmd, data)
+	done(err)
+	return res, err
 }
 
 // ProposeAsLeader proposes cmd only if this member is the leader, and
@@ -88,7 +91,10 @@ func (n *Node) ProposeAsLeader(ctx context.Context, cmd domain.Command) (domain.
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
 	defer cancel()
-	return n.applyLocal(ctx, cmd, data)
+	done := n.metrics.health().proposal()
+	res, err := n.applyLocal(ctx, cmd, data)
+	done(err)
+	return res, err
 }
 
 // ProposeEncoded proposes a command encoded by EncodeCommand on behalf of

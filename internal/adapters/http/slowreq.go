@@ -1,0 +1,47 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+)
+
+// observeSlow warns, rate-limited, when a request took longer than the
+// threshold (--warning-apply-duration): "request took 250ms, expected
+// under 100ms", with its route, method, status and request ID (the access
+// log's req_id). Requests that wait by design are left out.
+func (m *httpMetrics) observeSlow(w *statusWriter, r *http.Request, route string, d time.Duration) {
+	if t := m.slow.Threshold(); t == 0 || d <= t || waitsByDesign(w, r, route) {
+		return
+	}
+	m.slow.Observe(d, func(e *zerolog.Event) {
+		e.Str("method", r.Method).Str("route", route).Int("status", w.status)
+		if id, ok := hlog.IDFromRequest(r); ok {
+			e.Str("req_id", id.String())
+		}
+	})
+}
+
+// waitsByDesign reports whether a request may take long when all is well:
+// a stream (a watch, an observe), a long poll, a lock or a campaign that
+// waits its turn, a snapshot download, a defragmentation, a membership
+// change or a leader transfer, the auth calls (bcrypt is slow on purpose),
+// a CPU profile.
+func waitsByDesign(w *statusWriter, r *http.Request, route string) bool {
+	if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+		return true
+	}
+	if wait, err := strconv.ParseBool(r.URL.Query().Get("wait")); err == nil && wait {
+		return true
+	}
+	for _, p := range []string{"/v1/watch/", "/v1/elections/", "/v1/maintenance/", "/v1/cluster/", "/v1/auth/", "/debug/pprof/"} {
+		if strings.HasPrefix(route, p) {
+			return true
+		}
+	}
+	return strings.HasPrefix(route, "/v1/locks/") && r.Method == http.MethodPost
+}
