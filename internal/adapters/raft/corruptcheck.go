@@ -2,11 +2,9 @@ package raft
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
@@ -125,28 +123,11 @@ func (n *Node) raiseCorrupt(ctx context.Context, name string) error {
 	return res.Err
 }
 
-// fetchHash asks the member at the peer address addr for its hash at rev;
-// it answers once it has applied rev (its read barrier).
+// fetchHash asks the member at the peer address addr for its hash at rev.
 func (n *Node) fetchHash(ctx context.Context, addr string, rev int64) (remoteHash, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(addr)+"/v1/maintenance/hash?revision="+strconv.FormatInt(rev, 10), nil)
-	if err != nil {
-		return remoteHash{}, err
-	}
-	resp, err := n.fwd.client.Do(req)
-	if err != nil {
-		return remoteHash{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return remoteHash{}, fmt.Errorf("it answered %s", resp.Status)
-	}
-	var h remoteHash
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		return remoteHash{}, fmt.Errorf("its hash: %w", err)
-	}
-	return h, nil
+	return n.hashAt(ctx, n.peerURL(addr), rev)
 }
 
 // askLeaderToCheck asks the leader to run the corruption check now.

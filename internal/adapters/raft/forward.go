@@ -147,6 +147,27 @@ func (f *forwarder) do(ctx context.Context, kind, leader, method, path, ctype st
 	return nil, decodeRemoteError(resp.StatusCode, data)
 }
 
+// getJSON GETs url (a member's peer port) and decodes its 200 answer into
+// v; another status is an error that says it.
+func (f *forwarder) getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("it answered %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("its answer: %w", err)
+	}
+	return nil
+}
+
 func (f *forwarder) count(kind, outcome string) {
 	if f.metrics != nil {
 		f.metrics.forwarded.WithLabelValues(kind, outcome).Inc()

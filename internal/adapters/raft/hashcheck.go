@@ -2,10 +2,8 @@ package raft
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -135,27 +133,23 @@ func (n *Node) fetchLeaderHash(ctx context.Context, leader string, rev int64) (r
 	if err != nil {
 		return remoteHash{}, err
 	}
+	h, err := n.hashAt(ctx, base, rev)
+	if err != nil {
+		return remoteHash{}, fmt.Errorf("the leader's hash: %w", err)
+	}
+	return h, nil
+}
+
+// hashAt asks the member whose peer port is at base for its hash at rev
+// (0: its latest); it answers once it has applied rev (its read barrier).
+func (n *Node) hashAt(ctx context.Context, base string, rev int64) (remoteHash, error) {
 	u := base + "/v1/maintenance/hash"
 	if rev > 0 {
 		u += "?revision=" + strconv.FormatInt(rev, 10)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return remoteHash{}, err
-	}
-	resp, err := n.fwd.client.Do(req)
-	if err != nil {
-		return remoteHash{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return remoteHash{}, fmt.Errorf("the leader answered %s", resp.Status)
-	}
 	var h remoteHash
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		return remoteHash{}, fmt.Errorf("the leader's hash: %w", err)
-	}
-	return h, nil
+	err := n.fwd.getJSON(ctx, u, &h)
+	return h, err
 }
 
 // runHashChecks runs the checks of this member until the node closes:

@@ -2,7 +2,6 @@ package raft
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -226,25 +225,11 @@ func (n *Node) findMember(id uint64) ([]hraft.Server, hraft.Server, error) {
 func (n *Node) appliedOf(ctx context.Context, addr string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, httpDialTimeout+n.cfg.ElectionTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(addr)+PathStatus, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := n.fwd.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("it answered %s", resp.Status)
-	}
 	var st struct {
 		AppliedIndex uint64 `json:"applied_index"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return 0, fmt.Errorf("its status: %w", err)
-	}
-	return st.AppliedIndex, nil
+	err := n.fwd.getJSON(ctx, n.peerURL(addr)+PathStatus, &st)
+	return st.AppliedIndex, err
 }
 
 // awaitConfig waits, for at most an election timeout, until this member's

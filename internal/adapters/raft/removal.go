@@ -102,20 +102,8 @@ func (n *Node) removedBecause(leaderless *int) string {
 }
 
 func (n *Node) askMembership(ctx context.Context, addr string) (membershipAnswer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(addr)+PathMembership, nil)
-	if err != nil {
-		return membershipAnswer{}, err
-	}
-	resp, err := n.fwd.client.Do(req)
-	if err != nil {
-		return membershipAnswer{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return membershipAnswer{}, fmt.Errorf("%s answered %s", addr, resp.Status)
-	}
 	var ans membershipAnswer
-	err = json.NewDecoder(resp.Body).Decode(&ans)
+	err := n.fwd.getJSON(ctx, n.peerURL(addr)+PathMembership, &ans)
 	return ans, err
 }
 
