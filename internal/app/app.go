@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	boltadapter "github.com/cairnkv/cairn/internal/adapters/bolt"
+	"github.com/cairnkv/cairn/internal/adapters/etcdapi"
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
 	"github.com/cairnkv/cairn/internal/adapters/password"
 	raftadapter "github.com/cairnkv/cairn/internal/adapters/raft"
@@ -53,6 +54,7 @@ type App struct {
 	node      *raftadapter.Node
 	listeners []net.Listener
 	servers   []*http.Server
+	etcd      *etcdapi.Server // etcd's gRPC API, on the client port beside REST (grpcmux.go)
 	clientURL string
 	tls       memberTLS
 
@@ -191,6 +193,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		WarnRequestDuration: cfg.WarningApplyDuration,
 	}, svcs)
 	node.ServePeerHTTP(api.PeerHandler()) // the members' calls: on the peer port, to members only
+	a.etcd = newEtcdAPI(cfg, log, svcs)
 	// HTTP/1.1, and HTTP/2: over TLS (negotiated by ALPN) and, on plain
 	// http:// URLs, by prior knowledge (h2c), so that a client can carry
 	// many watches on one connection, each an HTTP/2 stream.
@@ -200,7 +203,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	protocols.SetUnencryptedHTTP2(true)
 	for range a.listeners {
 		a.servers = append(a.servers, &http.Server{
-			Handler:           api.Handler(),
+			Handler:           grpcMux(a.etcd, api.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          httpErrorLog(log.With().Str("component", "http").Logger()),
@@ -340,6 +343,9 @@ func (a *App) Close() error {
 		// the HTTP shutdown only waits for ordinary requests.
 		if a.hub != nil {
 			a.hub.Close()
+		}
+		if a.etcd != nil {
+			a.etcd.Close() // its watch and keep-alive streams, likewise
 		}
 		for _, srv := range a.servers {
 			if err := srv.Shutdown(ctx); err != nil {

@@ -50,9 +50,24 @@ var (
 	ErrTooLarge = errors.New("request too large")
 )
 
-// InvalidArgumentError says which argument of a request is wrong.
+// The reasons of some invalid arguments that a client may want to tell
+// apart (etcd's API has an error of its own for each). An
+// *InvalidArgumentError with one of them as its Reason is both
+// ErrInvalidArgument and the reason (errors.Is).
+var (
+	// ErrTooManyOps: a txn has more compares or ops in a branch than
+	// MaxTxnOps.
+	ErrTooManyOps = errors.New("too many operations in txn request")
+	// ErrDuplicateKey: a txn branch writes a key twice.
+	ErrDuplicateKey = errors.New("duplicate key given in txn request")
+)
+
+// InvalidArgumentError says which argument of a request is wrong, and
+// Reason, when set, which kind of mistake it is (ErrTooManyOps,
+// ErrDuplicateKey).
 type InvalidArgumentError struct {
-	Msg string
+	Msg    string
+	Reason error
 }
 
 // InvalidArgument returns an *InvalidArgumentError with a formatted message.
@@ -62,8 +77,13 @@ func InvalidArgument(format string, args ...any) error {
 
 func (e *InvalidArgumentError) Error() string { return e.Msg }
 
-// Unwrap returns ErrInvalidArgument.
-func (e *InvalidArgumentError) Unwrap() error { return ErrInvalidArgument }
+// Unwrap returns ErrInvalidArgument, and the Reason when there is one.
+func (e *InvalidArgumentError) Unwrap() []error {
+	if e.Reason == nil {
+		return []error{ErrInvalidArgument}
+	}
+	return []error{ErrInvalidArgument, e.Reason}
+}
 
 // CompactedError is ErrCompacted with the revision the store is compacted at.
 type CompactedError struct {

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"bytes"
+	"fmt"
 	"net/url"
 	"unicode"
 	"unicode/utf8"
@@ -225,7 +226,8 @@ func validateTxn(t *TxnRequest, depth int) error {
 		return InvalidArgument("txns are nested more than %d deep", MaxTxnDepth)
 	}
 	if len(t.Compare) > MaxTxnOps || len(t.Success) > MaxTxnOps || len(t.Failure) > MaxTxnOps {
-		return InvalidArgument("a txn has at most %d compares and %d ops per branch", MaxTxnOps, MaxTxnOps)
+		return &InvalidArgumentError{Reason: ErrTooManyOps,
+			Msg: fmt.Sprintf("a txn has at most %d compares and %d ops per branch", MaxTxnOps, MaxTxnOps)}
 	}
 	for i := range t.Compare {
 		c := &t.Compare[i]
@@ -342,12 +344,12 @@ func (w writeSet) conflict(o writeSet) error {
 				continue
 			}
 			if bytes.Equal(p, q) {
-				return InvalidArgument("key %q is put more than once in one txn", p)
+				return duplicateKey("key %q is put more than once in one txn", p)
 			}
 		}
 		for _, d := range o.dels {
 			if inRange(p, d.key, d.end) {
-				return InvalidArgument("key %q is both put and deleted in one txn", p)
+				return duplicateKey("key %q is both put and deleted in one txn", p)
 			}
 		}
 	}
@@ -355,12 +357,17 @@ func (w writeSet) conflict(o writeSet) error {
 		for _, q := range o.puts {
 			for _, d := range w.dels {
 				if inRange(q, d.key, d.end) {
-					return InvalidArgument("key %q is both put and deleted in one txn", q)
+					return duplicateKey("key %q is both put and deleted in one txn", q)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// duplicateKey is the invalid argument of a branch that writes a key twice.
+func duplicateKey(format string, key []byte) error {
+	return &InvalidArgumentError{Msg: fmt.Sprintf(format, key), Reason: ErrDuplicateKey}
 }
 
 func inRange(k, key, end []byte) bool {

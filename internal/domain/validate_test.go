@@ -85,3 +85,34 @@ func TestValidateMemberName(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnRequest_Validate_Reasons: the txn limits that etcd's API reports
+// with errors of their own are invalid arguments with a Reason.
+func TestTxnRequest_Validate_Reasons(t *testing.T) {
+	t.Parallel()
+	put := func(k string) domain.Op { return domain.Op{Put: &domain.PutRequest{Key: []byte(k)}} }
+	many := make([]domain.Op, domain.MaxTxnOps+1)
+	for i := range many {
+		many[i] = put(strings.Repeat("k", i+1))
+	}
+	tests := []struct {
+		name   string
+		txn    domain.TxnRequest
+		reason error
+	}{
+		{name: "ErrTooManyOps", txn: domain.TxnRequest{Success: many}, reason: domain.ErrTooManyOps},
+		{name: "ErrDuplicateKey", txn: domain.TxnRequest{Failure: []domain.Op{put("a"), put("a")}}, reason: domain.ErrDuplicateKey},
+		{name: "ErrDuplicateKeyPutAndDelete", txn: domain.TxnRequest{Success: []domain.Op{
+			put("b"), {Delete: &domain.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}},
+		}}, reason: domain.ErrDuplicateKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.txn.Validate()
+			if !errors.Is(err, domain.ErrInvalidArgument) || !errors.Is(err, tt.reason) {
+				t.Fatalf("Validate() = %v, want an invalid argument that is %v", err, tt.reason)
+			}
+		})
+	}
+}
