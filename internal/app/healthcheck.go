@@ -22,7 +22,8 @@ const DefaultHealthcheckURL = "http://127.0.0.1:2379/readyz"
 
 const healthcheckUsage = `Usage: cairn healthcheck [flags] [URL]
 
-Asks URL (default ` + DefaultHealthcheckURL + `) and exits 0 when it
+Asks URL (default ` + DefaultHealthcheckURL + `; a URL without a path
+means its /readyz) and exits 0 when it
 answers 200, 1 otherwise, printing the answer: a container healthcheck for
 an image that has no curl. /readyz answers 200 when the member has a leader
 and has applied what it knows is committed; /healthz when the process serves.
@@ -66,6 +67,12 @@ func HealthcheckCommand(args []string, stdout, stderr io.Writer) error {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("healthcheck: %q is not an http:// or https:// URL", target)
+	}
+	if u.Path == "" || u.Path == "/" {
+		// A member's client URL alone, as the other commands take it: ask
+		// its readiness.
+		u.Path = "/readyz"
+		target = u.String()
 	}
 	tr := &http.Transport{DialContext: (&net.Dialer{}).DialContext, DisableKeepAlives: true}
 	if files != (tlsfiles.Files{}) {

@@ -33,6 +33,8 @@ func TestHealthcheckCommand(t *testing.T) {
 		wantOut string
 	}{
 		{name: "OK", args: []string{srv.URL + "/readyz"}, wantOut: "200 OK ok"},
+		{name: "ClientURLMeansReadyz", args: []string{srv.URL}, wantOut: "200 OK ok"},
+		{name: "ClientURLSlashMeansReadyz", args: []string{srv.URL + "/"}, wantOut: "200 OK ok"},
 		{name: "NotReady", args: []string{srv.URL + "/notready"}, wantErr: "503 Service Unavailable {\"error\":{\"code\":\"no_leader\""},
 		{name: "Refused", args: []string{closed.URL + "/readyz"}, wantErr: "connection refused"},
 		{name: "Timeout", args: []string{"--timeout", "50ms", srv.URL + "/stall"}, wantErr: "deadline exceeded"},
