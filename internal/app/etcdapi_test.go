@@ -483,7 +483,7 @@ func TestEtcdAPI_ClusterAndMaintenance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Header.MemberId != byURL[m.URL] || st.Leader == 0 || st.RaftTerm == 0 || st.RaftAppliedIndex == 0 || st.DbSize == 0 || st.Version != Version {
+		if st.Header.MemberId != byURL[m.URL] || st.Leader == 0 || st.RaftTerm == 0 || st.RaftAppliedIndex == 0 || st.DbSize == 0 || st.Version != Version || st.DbSizeQuota != m.cfg.QuotaBackendBytes {
 			t.Fatalf("status of %s: %+v", m.URL, st)
 		}
 		if leader != 0 && st.Leader != leader {

@@ -53,6 +53,7 @@ func newEtcdAPI(cfg Config, log zerolog.Logger, svcs httpadapter.Services) *etcd
 		// progress gets a progress event.
 		ProgressNotifyInterval: cfg.WatchHeartbeat,
 		Version:                Version,
+		QuotaBackendBytes:      cfg.QuotaBackendBytes,
 		Logger:                 log.With().Str("component", "etcdapi").Logger(),
 	}, s)
 }

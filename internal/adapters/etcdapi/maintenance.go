@@ -34,7 +34,7 @@ func (m maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb
 		Header: s.header(st.Revision), Version: s.cfg.Version,
 		DbSize: st.DBSize, DbSizeInUse: st.DBSizeInUse, Leader: st.Leader,
 		RaftIndex: st.CommitIndex, RaftTerm: st.RaftTerm, RaftAppliedIndex: st.AppliedIndex,
-		IsLearner: st.IsLearner,
+		IsLearner: st.IsLearner, DbSizeQuota: s.cfg.QuotaBackendBytes,
 	}
 	for _, a := range st.Alarms {
 		out.Errors = append(out.Errors, fmt.Sprintf("memberID:%d alarm:%s ", a.MemberID, a.Type))

@@ -118,6 +118,8 @@ type Config struct {
 	ProgressNotifyInterval time.Duration
 	// Version is the server version Status reports.
 	Version string
+	// QuotaBackendBytes is the store quota Status reports (0: none).
+	QuotaBackendBytes int64
 	// Logger receives the errors that are not the client's.
 	Logger zerolog.Logger
 }
