@@ -110,16 +110,24 @@ func (c *cli) runHolding(command []string, m *concurrency.Mutex, s *concurrency.
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("lock: %w", err)
 	}
-	exited := make(chan struct{})
+	// The watcher of the session ends before runHolding returns: the
+	// caller then closes the session, which must not read as a lost lease.
+	exited, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-s.Done():
-			fmt.Fprintf(c.err, "cairnctl: the lease of lock %s was lost while %s runs: the lock is no longer held\n", m.Key(), command[0])
+			select {
+			case <-exited: // the command ended first
+			default:
+				fmt.Fprintf(c.err, "cairnctl: the lease of lock %s was lost while %s runs: the lock is no longer held\n", m.Key(), command[0])
+			}
 		case <-exited:
 		}
 	}()
 	err := cmd.Wait()
 	close(exited)
+	<-watched
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
