@@ -81,6 +81,24 @@ func (e *env) advance(d time.Duration) {
 	waitFor(e.t, func() bool { return e.clock.Waiters() > 0 })
 }
 
+// within waits for cond, moving the fake clock on by a millisecond per
+// poll for at most budget of fake time, and fails the test when cond does
+// not hold by then.
+func (e *env) within(budget time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for nudged := time.Duration(0); !cond(); {
+		if nudged >= budget && time.Now().After(deadline) {
+			e.t.Fatalf("timed out, the clock nudged %v past the last advance", nudged)
+		}
+		if nudged < budget {
+			e.clock.Advance(time.Millisecond)
+			nudged += time.Millisecond
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // eventually waits for cond, which advance has made due, moving the fake
 // clock on by a millisecond per poll, at most the lessor loop's longest
 // sleep (500 ms) and a margin in all. A loop that read the clock just
@@ -320,8 +338,13 @@ func TestLessor_FailedRevokeBacksOff(t *testing.T) {
 	if n := p.failures.Load(); n != 1 {
 		t.Fatalf("%d revoke attempts before the clock moved on, want 1 then a wait", n)
 	}
-	// The backoff doubles: 50ms, then 100ms.
+	// The backoff doubles: 50ms, then 100ms. The loop may set its backoff
+	// timer just after the clock moves (the fake clock counts the timers
+	// it abandoned as waiters too), so the second attempt is awaited with
+	// nudges of at most 60 ms of fake time: a 50 ms backoff fires within
+	// them, a 100 ms one cannot, so a third attempt would still be caught.
 	e.advance(50 * time.Millisecond)
+	e.within(60*time.Millisecond, func() bool { return p.failures.Load() >= 2 })
 	if n := p.failures.Load(); n != 2 {
 		t.Fatalf("%d attempts after the first backoff, want 2", n)
 	}
