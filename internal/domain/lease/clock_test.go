@@ -70,8 +70,11 @@ func TestLessor_ClockJumps(t *testing.T) {
 		}
 		e.advance(1500 * time.Millisecond)
 		e.eventually(func() bool { return !e.exists("k") })
-		if rem, _, err := e.lessor.Remaining(id2); err != nil || rem != 4 {
-			t.Fatalf("remaining of a lease renewed after the step: %d %v, want 4", rem, err)
+		// 3.5 s are left, less the nudges eventually gave the clock (up
+		// to 600 ms): 4 rounded up, or 3. Never more: the step back did
+		// not lengthen the renewal.
+		if rem, _, err := e.lessor.Remaining(id2); err != nil || rem < 3 || rem > 4 {
+			t.Fatalf("remaining of a lease renewed after the step: %d %v, want 4 (3 after the nudges)", rem, err)
 		}
 		e.advance(4 * time.Second)
 		e.eventually(func() bool { return !e.exists("k2") })
