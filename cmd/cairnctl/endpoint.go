@@ -85,6 +85,27 @@ func (c *cli) endpointClient(ep string) (*client.Client, error) {
 	return c.clientFor([]string{ep}, func(cfg *client.Config) { cfg.MaxRetryWait = time.Millisecond })
 }
 
+// printAnswered prints, as etcdctl does, a line on stderr for each
+// endpoint whose call failed (what names the call), the answers of the
+// others through out, and fails when any endpoint did.
+func printAnswered[T any](c *cli, all []T, what string, failure func(T) (ep string, err error), out func([]T) output) error {
+	var ok []T
+	for _, a := range all {
+		if ep, err := failure(a); err != nil {
+			fmt.Fprintf(c.err, "Failed to get the %s of endpoint %s (%v)\n", what, ep, err)
+			continue
+		}
+		ok = append(ok, a)
+	}
+	if err := c.p.print(out(ok)); err != nil {
+		return err
+	}
+	if len(ok) < len(all) {
+		return fmt.Errorf("%d of %d endpoints failed", len(all)-len(ok), len(all))
+	}
+	return nil
+}
+
 type epHealth struct {
 	Endpoint string `json:"endpoint"`
 	Health   bool   `json:"health"`
@@ -224,21 +245,8 @@ is reported on stderr (exit status 1).`,
 			if err != nil {
 				return err
 			}
-			var ok []epStatus
-			for _, s := range all {
-				if s.err != nil {
-					fmt.Fprintf(c.err, "Failed to get the status of endpoint %s (%v)\n", s.ep, s.err)
-					continue
-				}
-				ok = append(ok, s)
-			}
-			if err := c.p.print(statusOutput{ok}); err != nil {
-				return err
-			}
-			if len(ok) < len(all) {
-				return fmt.Errorf("%d of %d endpoints failed", len(all)-len(ok), len(all))
-			}
-			return nil
+			return printAnswered(c, all, "status", func(s epStatus) (string, error) { return s.ep, s.err },
+				func(ok []epStatus) output { return statusOutput{ok} })
 		},
 	}
 }
@@ -344,21 +352,8 @@ means a store diverged. With auth on it needs the root role.`,
 			if err != nil {
 				return err
 			}
-			var ok []epHash
-			for _, h := range all {
-				if h.err != nil {
-					fmt.Fprintf(c.err, "Failed to get the hash of endpoint %s (%v)\n", h.ep, h.err)
-					continue
-				}
-				ok = append(ok, h)
-			}
-			if err := c.p.print(hashOutput{ok}); err != nil {
-				return err
-			}
-			if len(ok) < len(all) {
-				return fmt.Errorf("%d of %d endpoints failed", len(all)-len(ok), len(all))
-			}
-			return nil
+			return printAnswered(c, all, "hash", func(h epHash) (string, error) { return h.ep, h.err },
+				func(ok []epHash) output { return hashOutput{ok} })
 		},
 	}
 	cmd.Flags().Int64Var(&rev, "rev", 0, "the revision to hash up to (0: now)")
