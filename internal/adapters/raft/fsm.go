@@ -35,6 +35,11 @@ type fsm struct {
 	// least one CmdAuth entry (accepted or refused), and after a restore:
 	// the auth configuration may have changed.
 	onAuthChange func()
+	// logDurable returns once the entries up to an index are on this
+	// member's disk (logWriter.WaitDurable): a leader applies entries it
+	// is still writing, but commits the batch and answers its proposers
+	// only after. Nil: the log is always durable first.
+	logDurable func(index uint64) error
 
 	rev atomic.Int64 // the store revision after the last committed batch
 
@@ -120,6 +125,11 @@ func (f *fsm) ApplyBatch(logs []*hraft.Log) []any {
 	}
 	b.SetApplied(last.Index, last.Term)
 	rev := b.Rev()
+	if f.logDurable != nil {
+		if err := f.logDurable(last.Index); err != nil {
+			panic(fmt.Errorf("fsm: batch ending at %d: %w", last.Index, err))
+		}
+	}
 	commitStart := time.Now()
 	if err := b.Commit(); err != nil {
 		panic(fmt.Errorf("fsm: commit batch ending at %d: %w", last.Index, err))

@@ -33,6 +33,7 @@ import hraft "github.com/hashicorp/raft"
 // the slowest member of the fastest quorum. DESIGN.md has the figures.
 type serialTransport struct {
 	*hraft.NetworkTransport
+	log *logWriter // caps the commit index it sends (commitcap.go); nil: no cap
 }
 
 // SetHeartbeatHandler ignores the fast-path handler hashicorp/raft

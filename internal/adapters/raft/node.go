@@ -136,7 +136,8 @@ type Node struct {
 	backend   ports.Backend
 	fsm       *fsm
 	raft      *hraft.Raft
-	logs      *logStore // raft.db; see logstore.go
+	logs      *logStore  // raft.db; see logstore.go
+	logw      *logWriter // the log as Raft sees it: logs, the leader's appends in the background
 	trans     *hraft.NetworkTransport
 	stream    *tcpStreamLayer
 	log       zerolog.Logger
@@ -287,7 +288,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 			}
 			servers = append(servers, hraft.Server{ID: hraft.ServerID(p.Name), Address: hraft.ServerAddress(addr), Suffrage: hraft.Voter})
 		}
-		if err := hraft.BootstrapCluster(rc, logs, logs, snaps, serialTransport{n.trans}, hraft.Configuration{Servers: servers}); err != nil {
+		if err := hraft.BootstrapCluster(rc, logs, logs, snaps, serialTransport{NetworkTransport: n.trans}, hraft.Configuration{Servers: servers}); err != nil {
 			n.closeStores()
 			return nil, fmt.Errorf("raft: bootstrap: %w", err)
 		}
@@ -295,18 +296,22 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	// The last entries stay in memory: the leader reads each entry back
 	// to send it to every follower, and a follower to apply it. Without
 	// the cache every such read was a bbolt transaction.
-	cached, err := hraft.NewLogCache(logCacheSize, timedLogStore{logs, n.metrics.health()})
+	// The leader writes its log while it replicates (logwriter.go).
+	n.logw = newLogWriter(timedLogStore{logs, n.metrics.health()}, n.logWriteFailed)
+	n.fsm.logDurable = n.logw.WaitDurable
+	cached, err := hraft.NewLogCache(logCacheSize, n.logw)
 	if err != nil {
 		n.closeStores()
 		return nil, err
 	}
 	// Heartbeats go through the main loop: see serialTransport.
-	r, err := hraft.NewRaft(rc, n.fsm, cached, logs, snaps, serialTransport{n.trans})
+	r, err := hraft.NewRaft(rc, n.fsm, cached, logs, snaps, serialTransport{NetworkTransport: n.trans, log: n.logw})
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raft: start: %w", err)
 	}
 	n.raft = r
+	n.logw.setRaft(r)
 	n.wg.Add(4)
 	go n.runLeadership()
 	go n.watchRemoval()
@@ -328,9 +333,20 @@ func (n *Node) closeStores() {
 	if n.trans != nil {
 		n.trans.Close()
 	}
+	if n.logw != nil {
+		n.logw.Close()
+	}
 	if n.logs != nil {
 		n.logs.Close()
 	}
+}
+
+// logWriteFailed stops the member when the leader's log write in the
+// background fails: the leader may have counted the entries already, so
+// it cannot go on as if they were written, nor step down and forget them.
+func (n *Node) logWriteFailed(err error) {
+	n.log.Error().Err(err).Msg("cannot write the Raft log: stopping this member")
+	panic(err)
 }
 
 // Close stops the member: it leaves the loops, shuts Raft down and closes
@@ -350,6 +366,9 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		n.trans.Close()
+		if e := n.logw.Close(); e != nil && err == nil {
+			err = fmt.Errorf("raft: write log: %w", e)
+		}
 		if e := n.logs.Close(); e != nil && err == nil {
 			err = fmt.Errorf("raft: close log store: %w", e)
 		}

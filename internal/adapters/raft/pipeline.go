@@ -13,7 +13,7 @@ func (t serialTransport) AppendEntriesPipeline(id hraft.ServerID, target hraft.S
 	if err != nil {
 		return nil, err
 	}
-	return newDrainingPipeline(p), nil
+	return cappedPipeline{newDrainingPipeline(p), t.log}, nil
 }
 
 // drainingPipeline keeps reading the responses of a pipeline whose reader
