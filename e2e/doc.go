@@ -74,6 +74,14 @@
 // middle of its defragmentation: it restarts on its old file, with every
 // acknowledged write and the same hash as the others.
 //
+// etcd_concurrency_test.go is the one test that speaks etcd's gRPC API:
+// Go programs on clientv3 and its concurrency package (Session, Mutex,
+// Election, STM) and on the v3lock service run while the leader is killed
+// with SIGKILL and started again; the counters incremented under the lock
+// and by election leaders count exactly the increments applied, the STM
+// transfers keep the accounts' sum, no acknowledged write is lost, and
+// candidates campaigning at the end get exactly one leader.
+//
 // The tests run in the normal suite and are kept short (about a minute
 // and a half on two cores; CAIRN_SOAK=1 runs the issues' full scales).
 // Every server process is killed when its test ends, and its log is

@@ -54,7 +54,8 @@ type App struct {
 	node      *raftadapter.Node
 	listeners []net.Listener
 	servers   []*http.Server
-	etcd      *etcdapi.Server // etcd's gRPC API, on the client port beside REST (grpcmux.go)
+	etcd      *etcdapi.Server  // etcd's gRPC API, on the client port beside REST (grpcmux.go)
+	gateway   *etcdapi.Gateway // etcd's JSON gateway over it, under /v3/ on the REST router
 	clientURL string
 	tls       memberTLS
 
@@ -181,6 +182,12 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.etcd = newEtcdAPI(cfg, log, svcs)
+	// etcd's JSON gateway calls the gRPC API in memory: one set of checks.
+	if a.gateway, err = etcdapi.NewGateway(a.etcd); err != nil {
+		a.Close()
+		return nil, err
+	}
 	api := httpadapter.New(httpadapter.Config{
 		MaxRequestBytes: cfg.MaxRequestBytes,
 		Logger:          log.With().Str("component", "http").Logger(),
@@ -191,9 +198,9 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 
 		EnablePprof:         cfg.EnablePprof,
 		WarnRequestDuration: cfg.WarningApplyDuration,
+		EtcdGateway:         a.gateway,
 	}, svcs)
 	node.ServePeerHTTP(api.PeerHandler()) // the members' calls: on the peer port, to members only
-	a.etcd = newEtcdAPI(cfg, log, svcs)
 	// HTTP/1.1, and HTTP/2: over TLS (negotiated by ALPN) and, on plain
 	// http:// URLs, by prior knowledge (h2c), so that a client can carry
 	// many watches on one connection, each an HTTP/2 stream.
@@ -352,6 +359,9 @@ func (a *App) Close() error {
 				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 				srv.Close()
 			}
+		}
+		if a.gateway != nil {
+			_ = a.gateway.Close() // after the HTTP shutdown: its requests have ended
 		}
 		a.closeListeners()
 		if a.failpoints != nil {

@@ -43,6 +43,7 @@ func newEtcdAPI(cfg Config, log zerolog.Logger, svcs httpadapter.Services) *etcd
 	s := etcdapi.Services{
 		KV: svcs.KV, Watch: svcs.Watch, Lease: svcs.Lease, Cluster: svcs.Cluster,
 		Hasher: svcs.Hasher, Alarms: svcs.Alarms, Snapshotter: svcs.Snapshotter, Defragmenter: svcs.Defragmenter,
+		Lock: svcs.Lock, Election: svcs.Election, Members: svcs.Cluster,
 	}
 	if svcs.Auth != nil {
 		s.Auth = svcs.Auth

@@ -75,7 +75,8 @@ type userStream struct {
 func (u *userStream) Context() context.Context { return u.ctx }
 
 // authenticate returns ctx with the user of the call: the one its token
-// names, or else the common name of a verified TLS client certificate. A
+// names, or else the common name of a verified TLS client certificate
+// (the one the JSON gateway's HTTP client presented, for its calls). A
 // token that does not hold is an error (clientv3 then gets a new one);
 // with auth on, so is a call without either.
 func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
@@ -91,6 +92,9 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 			}
 			return auth.WithUser(ctx, user), nil
 		}
+	}
+	if cn, ok := gatewayUser(ctx); ok { // the JSON gateway's client (gateway_conn.go)
+		return auth.WithUser(ctx, cn), nil
 	}
 	if p, ok := peer.FromContext(ctx); ok {
 		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
@@ -114,6 +118,9 @@ func (s *Server) allow(ctx context.Context, needs ...auth.Need) error {
 
 // sourceOf is the client's address, counted against password guessing.
 func sourceOf(ctx context.Context) string {
+	if src, ok := gatewaySource(ctx); ok {
+		return src
+	}
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return ""

@@ -4,8 +4,6 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/auth"
@@ -52,15 +50,6 @@ func (s *Server) members() ([]*pb.Member, error) {
 
 func memberOut(m domain.ClusterMember) *pb.Member {
 	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: []string{m.PeerURL}, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
-}
-
-// MemberAdd is not served: etcd adds a member by its peer URLs and learns
-// its name when it starts, while Cairn's members are named from the start
-// (the name is the member's Raft ID). The REST API and cairnctl add a
-// member with its name.
-func (c clusterServer) MemberAdd(context.Context, *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
-	return nil, status.Error(codes.Unimplemented,
-		"cairn adds a member by name: use POST /v1/cluster/members {\"name\",\"peer_addr\"} or cairnctl member add")
 }
 
 // MemberRemove removes a member, through the leader; the leader hands

@@ -9,5 +9,7 @@
 // back; domain errors become etcd's gRPC status errors in one table
 // (errors.go), with the messages clientv3 turns into its typed errors.
 // The server is an http.Handler (grpc.Server.ServeHTTP), so that the
-// client port serves REST and gRPC side by side; see DESIGN.md.
+// client port serves REST and gRPC side by side. Gateway (gateway.go) is
+// etcd's JSON gateway to the same server, for the paths under /v3/; see
+// DESIGN.md.
 package etcdapi

@@ -49,11 +49,18 @@ const (
 	msgCorrupt          = "etcdserver: corrupt cluster"
 	msgCanceled         = "etcdserver: request canceled"
 	msgDeadlineExceeded = "etcdserver: context deadline exceeded"
+
+	// The election's errors are not etcdserver's: etcd's election server
+	// returns those of clientv3's concurrency package (and its own for a
+	// missing leader key), with their text.
+	msgElectionNotLeader = "election: not leader"
+	msgElectionNoLeader  = "election: no leader"
+	msgMissingLeaderKey  = `"leader" field must be provided`
 )
 
 // The adapter's own errors: what the protobuf request gets wrong before a
 // domain service sees it, and domain errors made more precise by the RPC
-// that got them (memberError).
+// that got them (memberError, electionError).
 var (
 	errEmptyKey          = errors.New("empty key")
 	errValueProvided     = errors.New("value with ignore_value")
@@ -66,6 +73,9 @@ var (
 	errMemberNotFound    = errors.New("member not found")
 	errLearnerNotReady   = errors.New("learner not ready")
 	errStopped           = errors.New("server stopped")
+	errElectionNotLeader = errors.New("election: not leader")
+	errElectionNoLeader  = errors.New("election: no leader")
+	errMissingLeaderKey  = errors.New("missing leader key")
 )
 
 // errorTable maps errors to gRPC statuses. It is the only such mapping;
@@ -87,6 +97,9 @@ var errorTable = []struct {
 	{errMemberNotFound, codes.NotFound, msgMemberNotFound},
 	{errLearnerNotReady, codes.FailedPrecondition, msgLearnerNotReady},
 	{errStopped, codes.Unavailable, msgStopped},
+	{errElectionNotLeader, codes.FailedPrecondition, msgElectionNotLeader},
+	{errElectionNoLeader, codes.NotFound, msgElectionNoLeader},
+	{errMissingLeaderKey, codes.InvalidArgument, msgMissingLeaderKey},
 
 	{domain.ErrTooManyOps, codes.InvalidArgument, msgTooManyOps},
 	{domain.ErrDuplicateKey, codes.InvalidArgument, msgDuplicateKey},

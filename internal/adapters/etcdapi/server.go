@@ -8,6 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 
 	"github.com/cairnkv/cairn/internal/domain"
@@ -103,6 +105,12 @@ type Services struct {
 	Alarms       AlarmService
 	Snapshotter  Snapshotter
 	Defragmenter Defragmenter
+	// Lock and Election serve etcd's v3lock and v3election services
+	// (lock.go, election.go); nil leaves that service unregistered.
+	Lock     LockService
+	Election ElectionService
+	// Members adds members (memberadd.go); nil refuses MemberAdd.
+	Members MemberAdder
 }
 
 // Config configures the API. Zero values mean the defaults.
@@ -161,6 +169,12 @@ func New(cfg Config, svc Services) *Server {
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
 	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
+	if svc.Lock != nil {
+		v3lockpb.RegisterLockServer(s.grpc, &lockServer{s: s})
+	}
+	if svc.Election != nil {
+		v3electionpb.RegisterElectionServer(s.grpc, &electionServer{s: s})
+	}
 	return s
 }
 

@@ -49,7 +49,7 @@ var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": t
 // user may do is decided later, by allow.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.auth == nil || !s.auth.Store().Enabled() || openPaths[r.URL.Path] {
+		if s.auth == nil || !s.auth.Store().Enabled() || openPaths[r.URL.Path] || s.gatewayPath(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -85,6 +86,10 @@ type Config struct {
 	// WarnRequestDuration is how long a request may take before a warning
 	// is logged (slowreq.go); zero: never.
 	WarnRequestDuration time.Duration
+	// EtcdGateway, when set, serves every path under /v3/: etcd's JSON
+	// gateway, which authenticates its calls itself (as etcd's gRPC API
+	// does), so the REST authentication leaves them alone.
+	EtcdGateway http.Handler
 }
 
 // Services are the domain services behind the API.
@@ -219,6 +224,10 @@ func (s *Server) routes() http.Handler {
 		s.authRoutes(api)
 	}
 
+	if s.cfg.EtcdGateway != nil {
+		r.Handle("/v3/*", s.cfg.EtcdGateway)
+	}
+
 	api.Get("/healthz", s.handleHealthz)
 	api.Get("/readyz", s.handleReadyz)
 	if s.cfg.EnablePprof {
@@ -270,6 +279,12 @@ func (s *Server) limitBodyTo(limit int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// gatewayPath reports whether r goes to etcd's JSON gateway, whose calls
+// the gRPC server authenticates (its token, as etcd's gateway takes it).
+func (s *Server) gatewayPath(r *http.Request) bool {
+	return s.cfg.EtcdGateway != nil && strings.HasPrefix(r.URL.Path, "/v3/")
 }
 
 // header returns the response header for an answer at rev.

@@ -43,5 +43,12 @@ func waitsByDesign(w *statusWriter, r *http.Request, route string) bool {
 			return true
 		}
 	}
+	if route == "/v3/*" { // etcd's JSON gateway: its streams, and the calls their /v1 twins make wait
+		for _, p := range []string{"/v3/watch", "/v3/lease/keepalive", "/v3/maintenance/", "/v3/cluster/", "/v3/auth/"} {
+			if strings.HasPrefix(r.URL.Path, p) {
+				return true
+			}
+		}
+	}
 	return strings.HasPrefix(route, "/v1/locks/") && r.Method == http.MethodPost
 }

@@ -61,6 +61,21 @@ func Key(name []byte, leaseID int64) []byte {
 	return append(Prefix(name), strconv.FormatInt(leaseID, 16)...)
 }
 
+// NameOf returns the name of the queue whose entry key is (Key's
+// inverse): what comes before its last '/'. ok is false when key has no
+// '/' with a name before it and a lease ID in hex after it.
+func NameOf(key []byte) (name []byte, ok bool) {
+	i := bytes.LastIndexByte(key, '/')
+	if i <= 0 {
+		return nil, false
+	}
+	id, err := strconv.ParseInt(string(key[i+1:]), 16, 64)
+	if err != nil || id <= 0 || !bytes.Equal(key, Key(key[:i], id)) {
+		return nil, false
+	}
+	return key[:i], true
+}
+
 func validName(name []byte) error {
 	if len(name) == 0 {
 		return domain.InvalidArgument("name is empty")
