@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"io"
 	"net/http"
 	"strings"
@@ -483,7 +484,7 @@ func TestEtcdAPI_ClusterAndMaintenance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Header.MemberId != byURL[m.URL] || st.Leader == 0 || st.RaftTerm == 0 || st.RaftAppliedIndex == 0 || st.DbSize == 0 || st.Version != Version || st.DbSizeQuota != m.cfg.QuotaBackendBytes {
+		if st.Header.MemberId != byURL[m.URL] || st.Leader == 0 || st.RaftTerm == 0 || st.RaftAppliedIndex == 0 || st.DbSize == 0 || st.Version != etcdversion.Version || st.DbSizeQuota != m.cfg.QuotaBackendBytes {
 			t.Fatalf("status of %s: %+v", m.URL, st)
 		}
 		if leader != 0 && st.Leader != leader {

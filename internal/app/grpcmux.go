@@ -1,6 +1,7 @@
 package app
 
 import (
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"net/http"
 	"strings"
 
@@ -53,8 +54,11 @@ func newEtcdAPI(cfg Config, log zerolog.Logger, svcs httpadapter.Services) *etcd
 		// One knob for both APIs: how often an idle watch that asked for
 		// progress gets a progress event.
 		ProgressNotifyInterval: cfg.WatchHeartbeat,
-		Version:                Version,
-		QuotaBackendBytes:      cfg.QuotaBackendBytes,
-		Logger:                 log.With().Str("component", "etcdapi").Logger(),
+		// Status and Snapshot report the etcd version whose API this is:
+		// clients gate features on it (Kubernetes serves consistent lists
+		// from its watch cache only from etcd 3.4.31 and 3.5.13 on).
+		Version:           etcdversion.Version,
+		QuotaBackendBytes: cfg.QuotaBackendBytes,
+		Logger:            log.With().Str("component", "etcdapi").Logger(),
 	}, s)
 }
