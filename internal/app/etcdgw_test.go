@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"io"
 	"net/http"
 	"strconv"
@@ -223,7 +224,7 @@ func TestEtcdGateway_ClusterAndStatus(t *testing.T) {
 		RaftTerm string   `json:"raftTerm"`
 	}
 	gwOK(t, m.URL, "/v3/maintenance/status", `{}`, &st)
-	if st.Version != Version || st.Leader != st.Header.MemberID || mustInt(t, st.DbSize) <= 0 {
+	if st.Version != etcdversion.Version || st.Leader != st.Header.MemberID || mustInt(t, st.DbSize) <= 0 {
 		t.Fatalf("status: %+v", st)
 	}
 }

@@ -1,11 +1,11 @@
 package app
 
 import (
-	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"net/http"
 	"strings"
 
 	"github.com/rs/zerolog"
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 
 	"github.com/cairnkv/cairn/internal/adapters/etcdapi"
 	httpadapter "github.com/cairnkv/cairn/internal/adapters/http"
