@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,7 +253,7 @@ func TestEtcdctl(t *testing.T) {
 			t.Fatalf("endpoint status --cluster: %v\n%s", err, st)
 		}
 		for _, s := range sts {
-			if s.Status.Leader == 0 || s.Status.Leader != sts[0].Status.Leader || s.Status.Version != Version {
+			if s.Status.Leader == 0 || s.Status.Leader != sts[0].Status.Leader || s.Status.Version != etcdversion.Version {
 				t.Fatalf("endpoint status: %+v", sts)
 			}
 		}
