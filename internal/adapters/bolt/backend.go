@@ -62,7 +62,7 @@ func (c Config) options() *bbolt.Options {
 
 // keyFillPercent is how full bbolt fills a page of the key bucket before
 // it splits it (see Begin).
-const keyFillPercent = 0.9
+const keyFillPercent = 1.0
 
 // Backend is the MVCC store on one bbolt file. It implements ports.Backend.
 //
@@ -103,6 +103,10 @@ type Backend struct {
 
 	// defrag is the state of online defragmentation (defrag.go).
 	defrag defragState
+
+	// unreleased counts the bytes of records committed since the map's
+	// pages were last released (mapped.go). Only Commit uses it.
+	unreleased int64
 }
 
 // Open opens (or creates) the store in the bbolt file at path and rebuilds
@@ -135,6 +139,9 @@ func Open(path string, cfg Config) (*Backend, error) {
 			b.rebuilt = true
 		}
 	}
+	// The first open after a reboot (or a dropped cache) reads the whole
+	// file: stream it into the page cache meanwhile (prefetch.go).
+	go prefetch(path)
 	db, err := openDB(path, cfg)
 	if err != nil {
 		return nil, err
@@ -191,30 +198,13 @@ func (b *Backend) load() error {
 	if err != nil {
 		return err
 	}
-	idx := newIndex()
-	c := tx.Bucket(keyBucket).Cursor()
-	var last *keyIndex
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		r, tomb, err := parseRevKey(k)
-		if err != nil {
-			return err
-		}
-		kv, err := decodeKV(v, false)
-		if err != nil {
-			return fmt.Errorf("bolt: load revision %d.%d: %w", r.main, r.sub, err)
-		}
-		ki := last
-		if ki == nil || string(ki.key) != string(kv.Key) {
-			if ki = idx.get(kv.Key); ki == nil {
-				ki = idx.insert(kv.Key)
-			}
-		}
-		if !ki.restore(r, tomb, kv.CreateRevision, kv.Version, kv.Lease) {
-			return fmt.Errorf("%w: tombstone of deleted key %q at %d.%d", errCorrupt, kv.Key, r.main, r.sub)
-		}
-		last = ki
+	idx, err := rebuildIndex(tx.Bucket(keyBucket).Cursor(), keysHint(st, tx.Size()))
+	if err != nil {
+		return err
 	}
 	st.keys = idx.liveKeys()
+	// The rebuild read every page: none needs to stay mapped (mapped.go).
+	releaseTxMapped(tx)
 	b.mu.Lock()
 	b.idx, b.idxCompactRev, b.cur = idx, st.compactRev, st
 	b.mu.Unlock()
@@ -310,8 +300,10 @@ func (b *Backend) Begin() (ports.Batch, error) {
 	bt.tx, bt.keys = tx, tx.Bucket(keyBucket)
 	// Records are keyed by revision: a batch appends at the end of the
 	// bucket. bbolt splits a full page in two halves by default, which
-	// leaves appended-to pages half empty for good; etcd fills them to
-	// 90% for the same reason.
+	// leaves appended-to pages half empty for good (etcd fills them to
+	// 90% for the same reason). Nothing is ever inserted before the last
+	// record, so no slack is needed either: pages are filled whole, as a
+	// defragmentation's copy fills them (10% smaller than at 90%).
 	bt.keys.FillPercent = keyFillPercent
 	b.mu.Lock()
 	b.catchUpIndex()

@@ -30,9 +30,11 @@ type batch struct {
 	pendingKeys int64
 	// dead are the records Compact deleted, for a defragmentation that
 	// copies the file meanwhile (defrag.go).
-	dead  []deadRev
-	dirty bool // something to commit
-	done  bool
+	dead []deadRev
+	// written counts the bytes of the records written (mapped.go).
+	written int64
+	dirty   bool // something to commit
+	done    bool
 }
 
 // pending returns the revision the next write belongs to.
@@ -74,11 +76,9 @@ func (bt *batch) Put(key, value []byte, lease int64) error {
 	kv := domain.KeyValue{Key: key, Value: value, CreateRevision: r.main, ModRevision: r.main, Version: 1, Lease: lease}
 	var prevLease int64
 	ki := idx.get(key)
-	if ki != nil {
-		if g := ki.live(); g != nil {
-			kv.CreateRevision, kv.Version = g.created, g.ver+1
-			prevLease = g.lease
-		}
+	if ki != nil && ki.live() {
+		kv.CreateRevision, kv.Version = ki.created, ki.ver+1
+		prevLease = ki.lease
 	}
 	// bbolt keeps the key and value until the txn ends: one fresh buffer
 	// holds both.
@@ -89,6 +89,7 @@ func (bt *batch) Put(key, value []byte, lease int64) error {
 	if err := bt.keys.Put(buf[:rk:rk], buf[rk:]); err != nil {
 		return fmt.Errorf("bolt: put %q: %w", key, err)
 	}
+	bt.written += int64(len(buf))
 	if err := bt.attach(key, prevLease, lease); err != nil {
 		return err
 	}
@@ -121,13 +122,12 @@ func (bt *batch) DeleteRange(key, end []byte) (int64, error) {
 	bt.b.mu.Lock()
 	defer bt.b.mu.Unlock()
 	bt.b.idx.ascend(key, end, func(ki *keyIndex) bool {
-		g := ki.live()
-		if g == nil {
+		if !ki.live() {
 			return true
 		}
 		r := revision{main: main, sub: bt.sub}
-		kv := domain.KeyValue{Key: ki.key, ModRevision: main}
-		buf := make([]byte, 0, revKeyLen+1+kvSizeMax(ki.key, nil))
+		kv := domain.KeyValue{Key: []byte(ki.key), ModRevision: main}
+		buf := make([]byte, 0, revKeyLen+1+kvSizeMax(kv.Key, nil))
 		buf = appendRevKey(buf, r, true)
 		rk := len(buf)
 		buf = appendKV(buf, &kv)
@@ -135,7 +135,8 @@ func (bt *batch) DeleteRange(key, end []byte) (int64, error) {
 			err = fmt.Errorf("bolt: delete %q: %w", ki.key, err)
 			return false
 		}
-		if row, err = bt.detach(row, ki.key, g.lease); err != nil {
+		bt.written += int64(len(buf))
+		if row, err = bt.detach(row, kv.Key, ki.lease); err != nil {
 			return false
 		}
 		ki.tombstone(r)
@@ -244,6 +245,7 @@ func (bt *batch) Commit() error {
 	if !bt.dirty {
 		return bt.tx.Rollback()
 	}
+	db := bt.tx.DB()
 	err := writeMeta(bt.tx, bt.st)
 	if err == nil {
 		failpoint.DiskStall(failpoint.SiteState) // nothing without the failpoints build tag
@@ -263,6 +265,10 @@ func (bt *batch) Commit() error {
 	b.mu.Unlock()
 	if len(bt.dead) > 0 {
 		b.defrag.compacted(bt.dead)
+	}
+	if b.unreleased += bt.written; b.unreleased >= releaseEvery {
+		b.unreleased = 0
+		releaseMapped(db)
 	}
 	return nil
 }

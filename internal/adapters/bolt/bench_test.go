@@ -3,8 +3,13 @@ package bolt_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/adapters/bolt"
 	"github.com/cairnkv/cairn/internal/ports"
 )
 
@@ -121,4 +126,74 @@ func BenchmarkBackend_Events(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(events)/float64(n), "events/op")
+}
+
+// BenchmarkBackend_Open opens (and closes) a store of n keys of 16 bytes
+// with 256-byte values, one put each, written in order by batches of 1000
+// as the load of scripts/space-compare.sh writes them: the time is the
+// index rebuild, and the heap it leaves is the index (B/key, after a GC).
+// With CAIRN_BENCH_COLD=1, run as root, the page cache is dropped before
+// each open, as in the cold restart of scripts/space-compare.sh.
+func BenchmarkBackend_Open(b *testing.B) {
+	for _, n := range []int{100000, 1000000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "state.db")
+			be, err := bolt.Open(path, bolt.Config{Unsynced: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			value := bytes.Repeat([]byte("v"), 256)
+			for i := 0; i < n; i += 1000 {
+				commit(b, be, func(bt ports.Batch) error {
+					for j := i; j < min(i+1000, n); j++ {
+						if err := bt.Put(fmt.Appendf(nil, "0123456789%06d", j), value, 0); err != nil {
+							return err
+						}
+						bt.EndRevision()
+					}
+					return nil
+				})
+			}
+			if err := be.Close(); err != nil {
+				b.Fatal(err)
+			}
+			cold := os.Getenv("CAIRN_BENCH_COLD") == "1"
+			var heap uint64
+			for b.Loop() {
+				if cold {
+					b.StopTimer()
+					dropCaches(b)
+					b.StartTimer()
+				}
+				be, err := bolt.Open(path, bolt.Config{Unsynced: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				heap = heapInUse(be)
+				if err := be.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(heap)/float64(n), "B/key")
+		})
+	}
+}
+
+// heapInUse returns the live heap after a GC, with be still reachable.
+func heapInUse(be *bolt.Backend) uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(be)
+	return ms.HeapAlloc
+}
+
+// dropCaches writes the dirty pages and drops the page cache (root only).
+func dropCaches(b *testing.B) {
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+		b.Fatalf("CAIRN_BENCH_COLD needs root: %v", err)
+	}
 }

@@ -44,9 +44,9 @@ func (d *defrag) step(limit int) (done bool, err error) {
 	defer func() { _ = dst.Rollback() }() // a no-op after Commit
 
 	keys := dst.Bucket(keyBucket)
-	// Records are appended in key order: pages filled whole (a batch
-	// fills them to keyFillPercent, see Begin).
-	keys.FillPercent = 1.0
+	// Records are appended in key order: pages filled whole, as a batch
+	// fills them (keyFillPercent, see Begin).
+	keys.FillPercent = keyFillPercent
 	var kb [revKeyLen + 1]byte
 	for _, list := range dead {
 		for _, r := range list {

@@ -1,7 +1,7 @@
 package bolt
 
 import (
-	"bytes"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -12,25 +12,31 @@ type index struct {
 	tree *btree.BTreeG[*keyIndex]
 }
 
+// indexDegree is the degree of the btree: nodes of up to 63 keys.
+const indexDegree = 32
+
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, func(a, b *keyIndex) bool {
-		return bytes.Compare(a.key, b.key) < 0
-	})}
+	return &index{tree: btree.NewG(indexDegree, lessKey)}
+}
+
+func lessKey(a, b *keyIndex) bool { return a.key < b.key }
+
+// probe returns a keyIndex to look key up with. Its key aliases key: it
+// must not outlive the lookup, nor be put in the tree.
+func probe(key []byte) *keyIndex {
+	return &keyIndex{key: unsafe.String(unsafe.SliceData(key), len(key))}
 }
 
 // get returns the keyIndex of key, or nil.
 func (ix *index) get(key []byte) *keyIndex {
-	ki, _ := ix.tree.Get(&keyIndex{key: key})
+	ki, _ := ix.tree.Get(probe(key))
 	return ki
 }
 
 // insert adds a keyIndex for key, which must not be in the index yet. It
 // copies key.
 func (ix *index) insert(key []byte) *keyIndex {
-	ki := &keyIndex{key: bytes.Clone(key)}
-	if ki.key == nil {
-		ki.key = []byte{}
-	}
+	ki := &keyIndex{key: string(key)}
 	ix.tree.ReplaceOrInsert(ki)
 	return ki
 }
@@ -45,19 +51,19 @@ func (ix *index) ascend(key, end []byte, fn func(*keyIndex) bool) {
 			fn(ki)
 		}
 	case len(end) == 1 && end[0] == 0:
-		ix.tree.AscendGreaterOrEqual(&keyIndex{key: key}, fn)
-	case bytes.Compare(key, end) < 0:
-		ix.tree.AscendRange(&keyIndex{key: key}, &keyIndex{key: end}, fn)
+		ix.tree.AscendGreaterOrEqual(probe(key), fn)
+	case string(key) < string(end):
+		ix.tree.AscendRange(probe(key), probe(end), fn)
 	}
 }
 
 // compact drops from the index every revision not visible at atRev or
-// later, and the keys left without generations.
+// later, and the keys left without revisions.
 func (ix *index) compact(atRev int64) {
 	var empty []*keyIndex
 	ix.tree.Ascend(func(ki *keyIndex) bool {
 		ki.compact(atRev, true, func(revision, bool) {})
-		if len(ki.gens) == 0 {
+		if ki.empty() {
 			empty = append(empty, ki)
 		}
 		return true
@@ -71,7 +77,7 @@ func (ix *index) compact(atRev int64) {
 func (ix *index) liveKeys() int64 {
 	var n int64
 	ix.tree.Ascend(func(ki *keyIndex) bool {
-		if ki.live() != nil {
+		if ki.live() {
 			n++
 		}
 		return true

@@ -13,7 +13,7 @@ func rangeAt(rev int64) ports.RangeOptions { return ports.RangeOptions{Rev: rev}
 func TestKeyIndex_Compact(t *testing.T) {
 	// put@2 put@3 delete@4 put@5 put@7 (see keyIndex.compact).
 	build := func() *keyIndex {
-		ki := &keyIndex{key: []byte("k")}
+		ki := &keyIndex{key: "k"}
 		ki.put(revision{main: 2}, 0)
 		ki.put(revision{main: 3}, 0)
 		ki.tombstone(revision{main: 4})
@@ -27,11 +27,12 @@ func TestKeyIndex_Compact(t *testing.T) {
 		wantDrop  string
 		wantAfter string
 	}{
-		{name: "BeforeAll", rev: 1, wantDrop: "", wantAfter: "[2:v2 [2 3 4t]] [5:v2 [5 7]]"},
-		{name: "KeepsNewestBelow", rev: 3, wantDrop: "2 ", wantAfter: "[2:v2 [3 4t]] [5:v2 [5 7]]"},
-		{name: "DropsTombstone", rev: 4, wantDrop: "2 3 4t ", wantAfter: "[5:v2 [5 7]]"},
-		{name: "KeepsVisible", rev: 6, wantDrop: "2 3 4t ", wantAfter: "[5:v2 [5 7]]"},
-		{name: "Latest", rev: 7, wantDrop: "2 3 4t 5 ", wantAfter: "[5:v2 [7]]"},
+		{name: "BeforeAll", rev: 1, wantDrop: "", wantAfter: "[2 3 4t] [5 7] created 5 v2"},
+		{name: "KeepsNewestBelow", rev: 3, wantDrop: "2 ", wantAfter: "[3 4t] [5 7] created 5 v2"},
+		{name: "DropsTombstone", rev: 4, wantDrop: "2 3 4t ", wantAfter: "[5 7] created 5 v2"},
+		{name: "KeepsVisible", rev: 6, wantDrop: "2 3 4t ", wantAfter: "[5 7] created 5 v2"},
+		{name: "Latest", rev: 7, wantDrop: "2 3 4t 5 ", wantAfter: "[7] created 5 v2"},
+		{name: "Everything", rev: 8, wantDrop: "2 3 4t 5 ", wantAfter: "[7] created 5 v2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,25 +62,72 @@ func TestKeyIndex_Compact(t *testing.T) {
 	}
 }
 
+// fmtGens prints the kept revisions of ki by generation, then what it
+// knows of the newest one.
 func fmtGens(ki *keyIndex) string {
-	s := ""
-	for i, g := range ki.gens {
-		if i > 0 {
+	s := "["
+	for i := range ki.nrevs() {
+		ir := ki.revAt(i)
+		s += fmt.Sprint(ir.rev().main)
+		switch {
+		case ir.tomb() && i < ki.nrevs()-1:
+			s += "t] ["
+		case ir.tomb():
+			s += "t"
+		case i < ki.nrevs()-1:
 			s += " "
 		}
-		s += fmt.Sprintf("[%d:v%d [", g.created, g.ver)
-		for j, r := range g.revs {
-			if j > 0 {
-				s += " "
-			}
-			s += fmt.Sprint(r.main)
-			if g.deleted && j == len(g.revs)-1 {
-				s += "t"
-			}
-		}
-		s += "]]"
 	}
-	return s
+	return s + fmt.Sprintf("] created %d v%d", ki.created, ki.ver)
+}
+
+func TestKeyIndex_At(t *testing.T) {
+	// put@2 put@3.0 put@3.1 delete@4 put@6 delete@7, then everything
+	// compacted at 7: the key has no revision left.
+	ki := &keyIndex{key: "k"}
+	ki.put(revision{main: 2}, 0)
+	ki.put(revision{main: 3}, 5)
+	ki.put(revision{main: 3, sub: 1}, 6)
+	if !ki.live() || ki.created != 2 || ki.ver != 3 || ki.lease != 6 {
+		t.Fatalf("live generation %s lease %d, want created 2 v3 lease 6", fmtGens(ki), ki.lease)
+	}
+	ki.tombstone(revision{main: 4})
+	ki.put(revision{main: 6}, 0)
+	if !ki.live() || ki.created != 6 || ki.ver != 1 || ki.lease != 0 {
+		t.Fatalf("new generation %s lease %d, want created 6 v1 lease 0", fmtGens(ki), ki.lease)
+	}
+	ki.tombstone(revision{main: 7})
+	if ki.live() {
+		t.Fatal("live after its tombstone")
+	}
+	tests := []struct {
+		name string
+		rev  int64
+		want string
+	}{
+		{name: "Before", rev: 1, want: "none"},
+		{name: "First", rev: 2, want: "2.0"},
+		{name: "LastSub", rev: 3, want: "3.1"},
+		{name: "Deleted", rev: 4, want: "none"},
+		{name: "StillDeleted", rev: 5, want: "none"},
+		{name: "Recreated", rev: 6, want: "6.0"},
+		{name: "DeletedAgain", rev: 9, want: "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := "none"
+			if r, ok := ki.at(tt.rev); ok {
+				got = fmt.Sprintf("%d.%d", r.main, r.sub)
+			}
+			if got != tt.want {
+				t.Errorf("at(%d) = %s, want %s", tt.rev, got, tt.want)
+			}
+		})
+	}
+	ki.compact(7, true, func(revision, bool) {})
+	if !ki.empty() || ki.nrevs() != 0 {
+		t.Errorf("compacted at its last tombstone: %s, want empty", fmtGens(ki))
+	}
 }
 
 // TestBackend_DeferredIndexCompaction checks that the index keeps the
@@ -123,7 +171,7 @@ func TestBackend_DeferredIndexCompaction(t *testing.T) {
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if g := be.idx.get([]byte("k")).gens; len(g) != 1 || len(g[0].revs) != 1 {
-		t.Errorf("index not compacted: %+v", g)
+	if ki := be.idx.get([]byte("k")); ki.nrevs() != 1 {
+		t.Errorf("index not compacted: %s", fmtGens(ki))
 	}
 }
