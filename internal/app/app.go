@@ -215,6 +215,9 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          httpErrorLog(log.With().Str("component", "http").Logger()),
 			Protocols:         protocols,
+			// Go's default is 250 streams per connection; a client that
+			// carries many SSE watches on one h2c connection needs more.
+			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: cfg.MaxConcurrentStreams},
 		})
 	}
 	if a.failpoints, err = a.startFailpoints(); err != nil {

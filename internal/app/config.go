@@ -36,6 +36,7 @@ type Config struct {
 	SnapshotCount           uint64        // --snapshot-count, default 10000 Raft entries between snapshots
 	ShutdownTimeout         time.Duration // --shutdown-timeout as a Go duration, default 10s
 	MaxWatchers             int           // --max-watchers, default 10000: open watchers per member
+	MaxConcurrentStreams    int           // --max-concurrent-streams, default 1000: HTTP/2 streams per client connection (gRPC calls, SSE watches)
 	MaxWatchEvents          int           // --max-watch-events, default 1000: events per watch message
 	WatchHeartbeat          time.Duration // --watch-heartbeat-interval as a Go duration, default 10s
 	CorruptCheckInterval    time.Duration // --corrupt-check-interval as a Go duration, default 5m, 0 = never (also checked once at start)
@@ -99,6 +100,7 @@ func Defaults() Config {
 		SnapshotInterval:        10 * time.Second,
 		ShutdownTimeout:         10 * time.Second,
 		MaxWatchers:             10000,
+		MaxConcurrentStreams:    1000,
 		MaxWatchEvents:          1000,
 		WatchHeartbeat:          10 * time.Second,
 		CorruptCheckInterval:    5 * time.Minute,

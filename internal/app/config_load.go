@@ -80,8 +80,13 @@ var options = []option{
 		func(c *Config, v string) (err error) { c.SnapshotInterval, err = parseDuration(v); return err }},
 	{"shutdown-timeout", single, "10s", "how long a graceful shutdown may take (Go `duration`)",
 		func(c *Config, v string) (err error) { c.ShutdownTimeout, err = parseDuration(v); return err }},
-	{"max-watchers", single, "10000", "most open watchers (SSE streams and long polls) on this member",
+	{"max-watchers", single, "10000", "most open watchers (SSE streams, long polls and etcd gRPC watches) on this member",
 		func(c *Config, v string) (err error) { c.MaxWatchers, err = strconv.Atoi(v); return numErr(err) }},
+	{"max-concurrent-streams", single, "1000", "most concurrent HTTP/2 streams on one client connection (gRPC calls, SSE watch streams; etcd's flag)",
+		func(c *Config, v string) (err error) {
+			c.MaxConcurrentStreams, err = strconv.Atoi(v)
+			return numErr(err)
+		}},
 	{"max-watch-events", single, "1000", "most events in one watch message (a larger revision is split)",
 		func(c *Config, v string) (err error) { c.MaxWatchEvents, err = strconv.Atoi(v); return numErr(err) }},
 	{"watch-heartbeat-interval", single, "10s", "how often an idle watch stream gets a heartbeat or progress event (Go `duration`)",

@@ -119,6 +119,9 @@ func (c Config) Validate() error {
 	if c.MaxWatchers < 1 || c.MaxWatchers > 1000000 {
 		bad("max-watchers", "%d is outside 1 to 1000000", c.MaxWatchers)
 	}
+	if c.MaxConcurrentStreams < 1 || c.MaxConcurrentStreams > 1000000 {
+		bad("max-concurrent-streams", "%d is outside 1 to 1000000", c.MaxConcurrentStreams)
+	}
 	if c.MaxWatchEvents < 1 || c.MaxWatchEvents > 100000 {
 		bad("max-watch-events", "%d is outside 1 to 100000", c.MaxWatchEvents)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -28,10 +28,13 @@ type watchServer struct {
 	s *Server
 }
 
-// watchStream is one Watch call. Its receiving goroutine (Watch) creates
-// and cancels watches; each watch has a goroutine of its own (run) that
-// waits for its changes; one goroutine sends every response (sendLoop),
-// since a gRPC stream takes one sender at a time.
+// watchStream is one Watch call. Its receiving goroutine (recvLoop)
+// creates and cancels watches; one goroutine (dispatch) serves every
+// watch of the stream: it polls the watches the hub says may have
+// changes, sends the progress notifications and answers RequestProgress;
+// one goroutine sends every response (sendLoop), since a gRPC stream takes
+// one sender at a time. A watch costs no goroutine of its own, as in
+// etcd, where one stream's watches share a channel and a send loop.
 type watchStream struct {
 	s      *Server
 	ctx    context.Context
@@ -41,12 +44,32 @@ type watchStream struct {
 
 	// Guarded by mu: the watches by ID (nil while one is being created),
 	// the next ID to try, and closed once the stream ends: from then on no
-	// goroutine is added to wg.
+	// watch is added.
 	mu      sync.Mutex
 	watches map[int64]*watchEntry
 	nextID  int64
 	closed  bool
 	wg      sync.WaitGroup
+
+	// The dispatcher's work, guarded by qmu: the watches to serve, in the
+	// order they became ready, and the RequestProgress calls to answer.
+	// The hub calls ready (enqueue) with its own lock held: nothing is
+	// asked of the hub or a watcher while qmu is held.
+	qmu      sync.Mutex
+	queue    []*watchEntry
+	progress int
+	kick     chan struct{} // there is work (capacity 1)
+
+	// permitted reports whether the stream's user may still watch what
+	// need describes (auth may be turned on at any time).
+	permitted func(need auth.Need) bool
+
+	// Owned by the dispatcher (and by close once it has returned): the
+	// watches it serves, and those with progress_notify in the order of
+	// their next notification (an intrusive list: head is due first).
+	live  map[*watchEntry]struct{}
+	pHead *watchEntry
+	pTail *watchEntry
 }
 
 // watchEntry is one watch of a stream.
@@ -55,19 +78,25 @@ type watchEntry struct {
 	watcher  *watch.Watcher
 	progress bool // progress_notify
 	fragment bool
-	cancel   context.CancelFunc
-	done     chan struct{}
-	// denied is set when an auth change took the user's read permission
-	// on the range: the watch ends, canceled with the reason.
-	denied atomic.Bool
+	need     auth.Need // read on its range, checked again on auth changes
 
-	// Guarded by mu: interrupt ends the current wait for changes early
-	// (a RequestProgress asks where the watch stands); pending are the
-	// requests waiting for its answer; exited, once run has returned.
-	mu        sync.Mutex
-	interrupt context.CancelFunc
-	pending   []chan<- int64
-	exited    bool
+	// Guarded by the stream's qmu: started once Created is queued (only
+	// then does the dispatcher see it); queued while in the queue; the
+	// client canceled it (canceled is closed once Canceled is queued);
+	// denied when an auth change took the user's read permission on the
+	// range: the watch ends, canceled with the reason.
+	started  bool
+	queued   bool
+	canceled chan struct{}
+	denied   bool
+
+	// Owned by the dispatcher: served once it is in live; ended once its
+	// watcher is closed; the progress list's links and when its next
+	// progress notification is due.
+	served     bool
+	ended      bool
+	prev, next *watchEntry
+	due        time.Time
 }
 
 // Watch serves one stream until the client closes it, the call's context
@@ -75,8 +104,15 @@ type watchEntry struct {
 func (w watchServer) Watch(stream pb.Watch_WatchServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	ws := &watchStream{s: w.s, ctx: ctx, cancel: cancel, out: make(chan *pb.WatchResponse, 16),
-		failc: make(chan error, 1), watches: map[int64]*watchEntry{}}
+		failc: make(chan error, 1), watches: map[int64]*watchEntry{}, kick: make(chan struct{}, 1),
+		live: map[*watchEntry]struct{}{}}
 	defer ws.close()
+	defer ws.watchPermissions()()
+	ws.wg.Add(1)
+	go func() {
+		defer ws.wg.Done()
+		ws.dispatch()
+	}()
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- ws.sendLoop(stream) }()
 	recvErr := make(chan error, 1)
@@ -117,32 +153,31 @@ func (ws *watchStream) fail(err error) {
 	ws.cancel()
 }
 
-// close ends every watch of the stream and waits for their goroutines.
+// close ends the stream: it waits for the dispatcher, then closes every
+// watch, served or not yet.
 func (ws *watchStream) close() {
 	ws.cancel()
 	ws.mu.Lock()
 	ws.closed = true
+	ws.mu.Unlock()
+	ws.wg.Wait()
+	ws.mu.Lock()
 	for _, e := range ws.watches {
 		if e != nil {
-			e.cancel()
+			ws.end(e)
 		}
 	}
 	ws.mu.Unlock()
-	ws.wg.Wait()
-}
-
-// goLocked runs f in a goroutine of the stream, unless the stream has
-// ended. ws.mu must be held.
-func (ws *watchStream) goLocked(f func()) bool {
-	if ws.closed {
-		return false
+	ws.qmu.Lock()
+	queue := ws.queue
+	ws.queue = nil
+	ws.qmu.Unlock()
+	for _, e := range queue {
+		ws.end(e)
 	}
-	ws.wg.Add(1)
-	go func() {
-		defer ws.wg.Done()
-		f()
-	}()
-	return true
+	for e := range ws.live {
+		ws.end(e)
+	}
 }
 
 func (ws *watchStream) sendLoop(stream pb.Watch_WatchServer) error {
@@ -241,53 +276,79 @@ func (ws *watchStream) create(r *pb.WatchCreateRequest) {
 	if r.StartRevision == 0 {
 		rev = watcher.NextRevision() - 1
 	}
-	ctx, cancel := context.WithCancel(ws.ctx)
 	e := &watchEntry{id: id, watcher: watcher, progress: r.ProgressNotify, fragment: r.Fragment,
-		cancel: cancel, done: make(chan struct{})}
-	unwatch := ws.watchPermission(e, auth.Read(req.Key, req.RangeEnd))
-	created := make(chan bool, 1)
+		need: auth.Read(req.Key, req.RangeEnd)}
+	watcher.OnReady(func() { ws.enqueue(e) })
 	ws.mu.Lock()
-	ws.watches[id] = e
-	started := ws.goLocked(func() {
-		defer unwatch()
-		if <-created {
-			ws.run(ctx, e)
-			return
-		}
-		cancel()
-		close(e.done)
-		watcher.Close()
-	})
-	ws.mu.Unlock()
-	if !started {
-		unwatch()
-		cancel()
+	if ws.closed {
+		ws.mu.Unlock()
 		watcher.Close()
 		return
 	}
-	// Its goroutine starts delivering once Created is queued.
-	created <- ws.send(ws.ctx, &pb.WatchResponse{Header: s.header(rev), WatchId: id, Created: true})
+	ws.watches[id] = e
+	ws.mu.Unlock()
+	ws.checkPermission(e) // a change between the create's check and now
+	// The dispatcher serves it once Created is queued (if the stream has
+	// ended, close ends it).
+	if ws.send(ws.ctx, &pb.WatchResponse{Header: s.header(rev), WatchId: id, Created: true}) {
+		ws.qmu.Lock()
+		e.started = true
+		ws.enqueueLocked(e)
+		ws.qmu.Unlock()
+	}
 }
 
-// watchPermission ends the watch e, with auth on, when an auth change
-// takes from the stream's user what need describes (as a REST watch
-// ends). It costs no goroutine: the check runs in the auth store's
-// reload. The returned func stops it.
-func (ws *watchStream) watchPermission(e *watchEntry, need auth.Need) func() {
+// enqueue asks the dispatcher to serve e: poll it, or end it.
+func (ws *watchStream) enqueue(e *watchEntry) {
+	ws.qmu.Lock()
+	ws.enqueueLocked(e)
+	ws.qmu.Unlock()
+}
+
+func (ws *watchStream) enqueueLocked(e *watchEntry) {
+	if !e.started || e.queued {
+		return
+	}
+	e.queued = true
+	ws.queue = append(ws.queue, e)
+	select {
+	case ws.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watchPermissions ends, with auth on, each watch of the stream whose
+// read permission an auth change takes from the stream's user (as a REST
+// watch ends). It costs no goroutine, and one callback per stream: the
+// checks run in the auth store's reload. The returned func stops it.
+func (ws *watchStream) watchPermissions() (stop func()) {
 	a := ws.s.svc.Auth
 	if a == nil {
+		ws.permitted = func(auth.Need) bool { return true }
 		return func() {}
 	}
 	store, user := a.Store(), auth.UserFrom(ws.ctx)
-	check := func() {
-		if store.Check(user, need) != nil {
-			e.denied.Store(true)
-			e.cancel()
+	ws.permitted = func(need auth.Need) bool { return store.Check(user, need) == nil }
+	return store.OnChange(func() {
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
+		for _, e := range ws.watches {
+			if e != nil {
+				ws.checkPermission(e)
+			}
 		}
+	})
+}
+
+// checkPermission ends the watch e, canceled with the reason, if its
+// user may no longer read its range.
+func (ws *watchStream) checkPermission(e *watchEntry) {
+	if !ws.permitted(e.need) {
+		ws.qmu.Lock()
+		e.denied = true
+		ws.enqueueLocked(e)
+		ws.qmu.Unlock()
 	}
-	unregister := store.OnChange(check)
-	check() // a change between the create's check and the registration
-	return unregister
 }
 
 // reserveID takes the watch ID the client asked for, or the next free one
@@ -322,7 +383,8 @@ func (ws *watchStream) release(id int64) {
 }
 
 // cancelWatch ends a watch and answers canceled, after every response of
-// the watch that was queued: its goroutine has returned by then.
+// the watch that was queued; it returns once that answer is queued, so
+// that the next request of the stream comes after it.
 func (ws *watchStream) cancelWatch(id int64) {
 	ws.mu.Lock()
 	e := ws.watches[id]
@@ -331,128 +393,29 @@ func (ws *watchStream) cancelWatch(id int64) {
 	if e == nil {
 		return // unknown, or not yet created: etcd says nothing either
 	}
-	e.cancel()
-	<-e.done
-	ws.send(ws.ctx, &pb.WatchResponse{Header: ws.s.currentHeader(), WatchId: id, Canceled: true})
+	done := make(chan struct{})
+	ws.qmu.Lock()
+	e.canceled = done
+	ws.enqueueLocked(e)
+	ws.qmu.Unlock()
+	select {
+	case <-done:
+	case <-ws.ctx.Done():
+	}
 }
 
-// requestProgress answers a RequestProgress: one response for every watch
-// of the stream (watch ID -1) whose revision every watch has seen all the
-// changes up to. Each watch is asked where it stands; the answer is sent
-// once all have answered, after the events they had queued.
+// requestProgress asks the dispatcher for a RequestProgress answer: one
+// response for every watch of the stream (watch ID -1) whose revision
+// every watch has seen all the changes up to, sent after the events they
+// had queued.
 func (ws *watchStream) requestProgress() {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	var replies []chan int64
-	for _, e := range ws.watches {
-		if e == nil {
-			continue
-		}
-		c := make(chan int64, 1)
-		if e.ask(c) {
-			replies = append(replies, c)
-		}
+	ws.qmu.Lock()
+	ws.progress++
+	select {
+	case ws.kick <- struct{}{}:
+	default:
 	}
-	ws.goLocked(func() {
-		rev := ws.s.svc.Cluster.Revision()
-		for _, c := range replies {
-			select {
-			case p := <-c:
-				if p >= 0 {
-					rev = min(rev, p)
-				}
-			case <-ws.ctx.Done():
-				return
-			}
-		}
-		ws.send(ws.ctx, &pb.WatchResponse{Header: ws.s.header(rev), WatchId: progressWatchID})
-	})
-}
-
-// ask queues a progress question for the watch, and interrupts its wait
-// so that it answers soon. It reports false for a watch that has ended.
-func (e *watchEntry) ask(c chan<- int64) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.exited {
-		return false
-	}
-	e.pending = append(e.pending, c)
-	if e.interrupt != nil {
-		e.interrupt()
-	}
-	return true
-}
-
-// run delivers the watch's changes until ctx ends or the history it needs
-// is compacted away (a response with the compact revision, canceled).
-// With progress_notify, a watch that waited ProgressNotifyInterval for a
-// change gets a progress notification: the revision it has seen every
-// change up to.
-func (ws *watchStream) run(ctx context.Context, e *watchEntry) {
-	s := ws.s
-	defer close(e.done)
-	defer e.watcher.Close()
-	defer func() {
-		e.mu.Lock()
-		e.exited = true
-		for _, c := range e.pending {
-			c <- -1
-		}
-		e.pending = nil
-		e.mu.Unlock()
-	}()
-	for {
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.ProgressNotifyInterval)
-		e.mu.Lock()
-		e.interrupt = cancel
-		if len(e.pending) > 0 {
-			cancel()
-		}
-		e.mu.Unlock()
-		msgs, err := e.watcher.Next(wctx)
-		timedOut := errors.Is(wctx.Err(), context.DeadlineExceeded)
-		cancel()
-		e.mu.Lock()
-		e.interrupt = nil
-		pending := e.pending
-		e.pending = nil
-		e.mu.Unlock()
-
-		var ce *domain.CompactedError
-		switch {
-		case err == nil:
-			if !ws.sendEvents(ctx, e, msgs) {
-				return
-			}
-		case ctx.Err() != nil:
-			if e.denied.Load() {
-				ws.release(e.id)
-				ws.send(ws.ctx, &pb.WatchResponse{Header: s.currentHeader(), WatchId: e.id, Canceled: true,
-					CancelReason: msgPermissionDenied})
-			}
-			return
-		case errors.As(err, &ce):
-			ws.send(ctx, &pb.WatchResponse{Header: s.currentHeader(), WatchId: e.id, Canceled: true,
-				CompactRevision: ce.CompactRevision})
-			ws.release(e.id)
-			return
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			if timedOut && e.progress && len(pending) == 0 {
-				if !ws.send(ctx, &pb.WatchResponse{Header: s.header(e.watcher.Progress()), WatchId: e.id}) {
-					return
-				}
-			}
-		default:
-			// The member shuts down (or its store fails): the stream
-			// ends, and the client resumes its watches elsewhere.
-			ws.fail(err)
-			return
-		}
-		for _, c := range pending {
-			c <- e.watcher.Progress()
-		}
-	}
+	ws.qmu.Unlock()
 }
 
 // sendEvents queues the changes of one call of Next as one response

@@ -139,30 +139,45 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 	// takes the user's read permission on the range while it runs.
 	sctx, stop := s.streamContext(r, need)
 	defer stop()
+	// The stream polls its watcher, which says when it may have changes
+	// (ready), and keeps one timer for the heartbeats: an idle stream
+	// holds no context or timer of its own beyond these.
+	ready := make(chan struct{}, 1)
+	watcher.OnReady(func() {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	idle := time.NewTimer(s.cfg.WatchHeartbeat)
+	defer idle.Stop()
 	var buf bytes.Buffer
 	for {
-		ctx, cancel := context.WithTimeout(sctx, s.cfg.WatchHeartbeat)
-		msgs, err := watcher.Next(ctx)
-		cancel()
+		msgs, err := watcher.Poll()
 		buf.Reset()
 		switch {
-		case err == nil:
-			for _, m := range msgs {
-				s.writeSSEMessage(&buf, c, m)
+		case err == nil && len(msgs) == 0:
+			select {
+			case <-ready:
+				continue
+			case <-sctx.Done():
+				if err := denied(sctx); err != nil {
+					s.writeSSEError(w, err)
+					_ = rc.Flush()
+				}
+				return // or the client went away
+			case <-idle.C:
 			}
-		case denied(sctx) != nil:
-			s.writeSSEError(w, denied(sctx))
-			_ = rc.Flush()
-			return
-		case r.Context().Err() != nil:
-			return // the client went away
-		case errors.Is(err, context.DeadlineExceeded):
 			if progress {
 				rev := watcher.Progress()
 				data, _ := json.Marshal(progressJSON{Header: s.header(rev)})
 				fmt.Fprintf(&buf, "event: progress\ndata: %s\n\n", data)
 			} else {
 				buf.WriteString(": heartbeat\n\n")
+			}
+		case err == nil:
+			for _, m := range msgs {
+				s.writeSSEMessage(&buf, c, m)
 			}
 		default:
 			s.writeSSEError(w, err)
@@ -175,6 +190,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		if rc.Flush() != nil {
 			return
 		}
+		idle.Reset(s.cfg.WatchHeartbeat)
 	}
 }
 

@@ -48,9 +48,9 @@ type Hub struct {
 	// only those its events concern, found by key (a watcher of one key)
 	// or among the range watchers. The others stay asleep and count as
 	// caught up with every revision published while they sleep.
-	keyParked    map[string]map[*Watcher]struct{}
-	prefixParked map[string]map[*Watcher]struct{} // by prefix: [p, PrefixEnd(p))
-	rangeParked  map[*Watcher]struct{}            // other ranges, checked one by one
+	keyParked    map[string]parkedSet
+	prefixParked map[string]parkedSet  // by prefix: [p, PrefixEnd(p))
+	rangeParked  map[*Watcher]struct{} // other ranges, checked one by one
 	parked       int
 	wakeups      int64
 }
@@ -79,22 +79,40 @@ func NewHub(cfg HubConfig, rev int64) *Hub {
 		cfg.MaxWatchers = 10000
 	}
 	return &Hub{maxEvents: cfg.RingEvents, maxBytes: cfg.RingBytes, maxWatchers: cfg.MaxWatchers, rev: rev, floor: rev,
-		done: make(chan struct{}), keyParked: map[string]map[*Watcher]struct{}{},
-		prefixParked: map[string]map[*Watcher]struct{}{}, rangeParked: map[*Watcher]struct{}{}}
+		done: make(chan struct{}), keyParked: map[string]parkedSet{},
+		prefixParked: map[string]parkedSet{}, rangeParked: map[*Watcher]struct{}{}}
 }
 
-// parkedIn returns the index a watcher is filed in and its key there
-// (nil for the range watchers checked one by one). A range [p,
-// PrefixEnd(p)) holds exactly the keys that start with p: such watchers
-// are found by looking up each prefix of a changed key.
-func (h *Hub) parkedIn(w *Watcher) (map[string]map[*Watcher]struct{}, string) {
+// parkedSet is the parked watchers of one key or prefix: most keys have
+// one, which then costs no map of its own.
+type parkedSet struct {
+	one  *Watcher              // the only one, or nil
+	many map[*Watcher]struct{} // when there were more at once
+}
+
+// each calls f for every watcher of the set; f may unpark them.
+func (s parkedSet) each(f func(w *Watcher)) {
+	if s.one != nil {
+		f(s.one)
+		return
+	}
+	for w := range s.many {
+		f(w)
+	}
+}
+
+// parkedIn returns the index a watcher is filed in, under its key (nil
+// for the range watchers checked one by one). A range [p, PrefixEnd(p))
+// holds exactly the keys that start with p: such watchers are found by
+// looking up each prefix of a changed key.
+func (h *Hub) parkedIn(w *Watcher) map[string]parkedSet {
 	switch end := w.req.RangeEnd; {
 	case len(end) == 0:
-		return h.keyParked, string(w.req.Key)
+		return h.keyParked
 	case bytes.Equal(end, domain.PrefixEnd(w.req.Key)):
-		return h.prefixParked, string(w.req.Key)
+		return h.prefixParked
 	}
-	return nil, ""
+	return nil
 }
 
 // park files w, caught up with h.rev, as waiting for a change of its
@@ -102,17 +120,19 @@ func (h *Hub) parkedIn(w *Watcher) (map[string]map[*Watcher]struct{}, string) {
 func (h *Hub) park(w *Watcher) {
 	w.parked, w.wakeFrom = true, 0
 	h.parked++
-	idx, k := h.parkedIn(w)
+	idx := h.parkedIn(w)
 	if idx == nil {
 		h.rangeParked[w] = struct{}{}
 		return
 	}
-	ws := idx[k]
-	if ws == nil {
-		ws = map[*Watcher]struct{}{}
-		idx[k] = ws
+	switch ws, ok := idx[string(w.req.Key)]; {
+	case !ok:
+		idx[string(w.req.Key)] = parkedSet{one: w}
+	case ws.many != nil:
+		ws.many[w] = struct{}{}
+	default:
+		idx[string(w.req.Key)] = parkedSet{many: map[*Watcher]struct{}{ws.one: {}, w: {}}}
 	}
-	ws[w] = struct{}{}
 }
 
 // unpark takes w out of the index. The caller holds h.mu.
@@ -122,17 +142,21 @@ func (h *Hub) unpark(w *Watcher) {
 	}
 	w.parked = false
 	h.parked--
-	idx, k := h.parkedIn(w)
+	idx := h.parkedIn(w)
 	if idx == nil {
 		delete(h.rangeParked, w)
 		return
 	}
-	if ws := idx[k]; ws != nil {
-		delete(ws, w)
-		if len(ws) == 0 {
-			delete(idx, k)
+	ws := idx[string(w.req.Key)]
+	if ws.many != nil {
+		delete(ws.many, w)
+		if len(ws.many) > 0 {
+			return
 		}
+	} else if ws.one != w {
+		return
 	}
+	delete(idx, string(w.req.Key))
 }
 
 // wake unparks w and tells it that its next change is at revision from
@@ -141,6 +165,10 @@ func (h *Hub) wake(w *Watcher, from int64) {
 	h.unpark(w)
 	h.wakeups++
 	w.wakeFrom = from
+	if w.ready != nil {
+		w.ready()
+		return
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -151,17 +179,18 @@ func (h *Hub) wake(w *Watcher, from int64) {
 // holds h.mu.
 func (h *Hub) wakeConcerned(ev *domain.Event) {
 	rev, key := ev.Kv.ModRevision, ev.Kv.Key
-	for w := range h.keyParked[string(key)] {
+	concerned := func(w *Watcher) {
 		if rev >= w.next && w.match(ev) {
 			h.wake(w, rev)
 		}
 	}
+	if ws, ok := h.keyParked[string(key)]; ok {
+		ws.each(concerned)
+	}
 	if len(h.prefixParked) > 0 {
 		for n := 0; n <= len(key); n++ {
-			for w := range h.prefixParked[string(key[:n])] {
-				if rev >= w.next && w.match(ev) {
-					h.wake(w, rev)
-				}
+			if ws, ok := h.prefixParked[string(key[:n])]; ok {
+				ws.each(concerned)
 			}
 		}
 	}
@@ -174,11 +203,10 @@ func (h *Hub) wakeConcerned(ev *domain.Event) {
 
 // wakeAll wakes every parked watcher, to look from where it stands.
 func (h *Hub) wakeAll() {
-	for _, idx := range []map[string]map[*Watcher]struct{}{h.keyParked, h.prefixParked} {
+	wake := func(w *Watcher) { h.wake(w, 0) }
+	for _, idx := range []map[string]parkedSet{h.keyParked, h.prefixParked} {
 		for _, ws := range idx {
-			for w := range ws {
-				h.wake(w, 0)
-			}
+			ws.each(wake)
 		}
 	}
 	for w := range h.rangeParked {
@@ -245,13 +273,15 @@ func (h *Hub) Reset(rev int64) {
 	h.wakeAll()
 }
 
-// Close ends every watcher (Next returns ErrClosed) and refuses new ones.
+// Close ends every watcher (Next and Poll return ErrClosed) and refuses
+// new ones.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.closed {
 		h.closed = true
 		close(h.done)
+		h.wakeAll() // the polled watchers learn it from their ready
 	}
 }
 

@@ -429,3 +429,113 @@ func TestHub_PrefixWatcherAlone(t *testing.T) {
 		t.Fatal("the prefix watcher was not woken")
 	}
 }
+
+// A polled watcher (OnReady, Poll) sees what a waiting one sees: ready is
+// called only for a change of its range, Progress counts the revisions
+// published while it waited, a Reset and the hub's Close make it ready.
+func TestWatcher_Poll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{})
+	w := e.watch(watch.Request{Key: []byte("a")})
+	ready := make(chan struct{}, 1)
+	w.OnReady(func() {
+		select {
+		case ready <- struct{}{}:
+		default:
+			t.Error("ready called again before a poll")
+		}
+	})
+	isReady := func() bool {
+		select {
+		case <-ready:
+			return true
+		default:
+			return false
+		}
+	}
+	poll := func() []string {
+		t.Helper()
+		msgs, err := w.Poll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range msgs {
+			for _, ev := range m.Events {
+				out = append(out, fmt.Sprintf("%s %s=%s@%d", ev.Type, ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision))
+			}
+		}
+		return out
+	}
+	equal(t, poll(), nil)
+	r := e.put("b", "1")
+	if isReady() {
+		t.Fatal("ready for a change of another key")
+	}
+	if got := w.Progress(); got != r {
+		t.Fatalf("Progress = %d while waiting, want %d", got, r)
+	}
+	equal(t, poll(), nil) // still waiting
+	r = e.put("a", "1")
+	e.put("a", "2")
+	if !isReady() {
+		t.Fatal("not ready after a change of its key")
+	}
+	equal(t, poll(), []string{fmt.Sprintf("PUT a=1@%d", r), fmt.Sprintf("PUT a=2@%d", r+1)})
+	equal(t, poll(), nil)
+	e.hub.Reset(e.hub.Rev())
+	if !isReady() {
+		t.Fatal("not ready after a reset")
+	}
+	equal(t, poll(), nil)
+	e.hub.Close()
+	if !isReady() {
+		t.Fatal("not ready after the hub closed")
+	}
+	if _, err := w.Poll(); !errors.Is(err, watch.ErrClosed) {
+		t.Fatalf("Poll after Close: %v, want ErrClosed", err)
+	}
+}
+
+// Watchers of one key share its place in the hub's index: each is woken
+// by a change of the key, and one that closed is not.
+func TestHub_WatchersOfOneKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watch.HubConfig{}, watch.Config{})
+	var ws []*watch.Watcher
+	ready := make([]int, 4)
+	for i, key := range []string{"k", "k", "k", "other"} {
+		w := e.watch(watch.Request{Key: []byte(key)})
+		w.OnReady(func() { ready[i]++ })
+		ws = append(ws, w)
+	}
+	parkAll := func() {
+		t.Helper()
+		for i, w := range ws {
+			if i == 1 {
+				continue // closed below
+			}
+			if msgs, err := w.Poll(); err != nil || len(msgs) != 0 {
+				t.Fatalf("watcher %d: %v %v", i, msgs, err)
+			}
+		}
+	}
+	parkAll()
+	ws[1].Close()
+	for round := 1; round <= 2; round++ {
+		rev := e.put("k", fmt.Sprint(round))
+		if want := []int{round, 0, round, 0}; fmt.Sprint(ready) != fmt.Sprint(want) {
+			t.Fatalf("round %d: ready calls %v, want %v", round, ready, want)
+		}
+		for _, i := range []int{0, 2} {
+			msgs, err := ws[i].Poll()
+			if err != nil || len(msgs) != 1 || msgs[0].Revision != rev {
+				t.Fatalf("round %d, watcher %d: %v %v", round, i, msgs, err)
+			}
+		}
+		parkAll()
+	}
+	if st := e.hub.Stats(); st.Parked != 3 || st.Watchers != 3 {
+		t.Fatalf("stats %+v, want 3 parked of 3 watchers", st)
+	}
+}

@@ -111,7 +111,7 @@ func (s *Service) Watch(ctx context.Context, req Request) (*Watcher, error) {
 		s.hub.unregister()
 		return nil, &domain.CompactedError{CompactRevision: compactRev}
 	}
-	return &Watcher{s: s, req: req, next: start, wake: make(chan struct{}, 1)}, nil
+	return &Watcher{s: s, req: req, next: start}, nil
 }
 
 // Watcher delivers the changes of its range in revision order, each
@@ -125,10 +125,13 @@ type Watcher struct {
 
 	// Guarded by the hub's mu: parked while filed in the hub's index;
 	// wakeFrom, once woken, the first revision with a change it may want
-	// (0: none known). wake receives the hub's signal.
+	// (0: none known). The hub signals wake (Next; made by its first
+	// call) or calls ready (Poll; set by OnReady) when it wakes the
+	// watcher.
 	parked   bool
 	wakeFrom int64
 	wake     chan struct{}
+	ready    func()
 }
 
 // Close releases the watcher.
@@ -150,7 +153,21 @@ func (w *Watcher) NextRevision() int64 { return w.next }
 // Progress returns the revision up to which the watcher has seen every
 // change of its range: at most the latest revision, also for a watcher
 // that starts in the future.
-func (w *Watcher) Progress() int64 { return min(w.next-1, w.s.hub.Rev()) }
+func (w *Watcher) Progress() int64 {
+	h := w.s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := w.next
+	switch {
+	case w.parked:
+		// Every revision published while it waits was checked against
+		// it and had nothing for it.
+		next = max(next, h.rev+1)
+	case w.wakeFrom > 0:
+		next = max(next, w.wakeFrom)
+	}
+	return min(next-1, h.rev)
+}
 
 // match reports whether ev is in the watcher's range and passes its
 // filters.
@@ -174,51 +191,20 @@ func (w *Watcher) match(ev *domain.Event) bool {
 // returns the context's error when ctx ends first (the watcher stays
 // usable), a *domain.CompactedError when the changes it still has to
 // deliver were compacted away before it could read them, and ErrClosed
-// when the member shuts down.
+// when the member shuts down. A watcher given OnReady is not waited for
+// with Next but with Poll.
 func (w *Watcher) Next(ctx context.Context) ([]Message, error) {
 	h := w.s.hub
+	if w.wake == nil {
+		w.wake = make(chan struct{}, 1)
+	}
 	for {
-		h.mu.Lock()
-		cur, closed := h.rev, h.closed
-		if closed {
-			h.mu.Unlock()
-			return nil, ErrClosed
+		msgs, err := w.poll()
+		if err != nil || len(msgs) > 0 {
+			return msgs, err
 		}
-		if w.next <= cur {
-			msgs, next, ok := h.fromRing(w, w.next, w.s.cfg.MaxEvents, w.s.cfg.MaxBytes)
-			if !ok {
-				h.catchingUp++
-				if w.synced {
-					// It kept up with the ring and fell out of it: a slow
-					// reader, now served from the store.
-					h.slow++
-				}
-			}
-			w.synced = ok
-			h.mu.Unlock()
-			if !ok {
-				var err error
-				msgs, next, err = w.fromStore(cur)
-				h.mu.Lock()
-				h.catchingUp--
-				h.mu.Unlock()
-				if err != nil {
-					return nil, err
-				}
-			}
-			w.next = next
-			if len(msgs) > 0 {
-				if w.req.PrevKv {
-					w.fillPrev(msgs)
-				}
-				return msgs, nil
-			}
-			continue
-		}
-		// Caught up: sleep until a publish concerns this watcher.
-		h.park(w)
-		h.mu.Unlock()
-		var err error
+		// Caught up and parked: sleep until a publish concerns this
+		// watcher.
 		select {
 		case <-w.wake:
 		case <-h.done:
@@ -231,9 +217,6 @@ func (w *Watcher) Next(ctx context.Context) ([]Message, error) {
 			// change for it.
 			h.unpark(w)
 			w.next = max(w.next, h.rev+1)
-		} else if w.wakeFrom > 0 {
-			// The revisions before wakeFrom had none either.
-			w.next = max(w.next, w.wakeFrom)
 		}
 		select { // a signal that came after the context ended
 		case <-w.wake:
@@ -242,6 +225,80 @@ func (w *Watcher) Next(ctx context.Context) ([]Message, error) {
 		h.mu.Unlock()
 		if err != nil {
 			return nil, err
+		}
+	}
+}
+
+// OnReady makes the watcher one that is polled (Poll) rather than waited
+// for (Next): once Poll has found nothing, the hub calls ready when a
+// change may concern the watcher, when the store was replaced, or when the
+// member shuts down; the caller then polls again. ready is called once per
+// wait, with the hub's lock held: it must be quick, must not block and
+// must not call the watcher or the hub. This lets one goroutine serve many
+// watchers (etcd's watch streams). It must be called before the first
+// Poll.
+func (w *Watcher) OnReady(ready func()) { w.ready = ready }
+
+// Poll returns the watcher's next changes, as Next does, but never waits:
+// when there are none yet it returns none and no error, and the watcher's
+// ready function (OnReady) tells when to poll again. Its errors are
+// Next's, but for those of a context.
+func (w *Watcher) Poll() ([]Message, error) { return w.poll() }
+
+// poll returns the watcher's next changes from the ring or the store; when
+// it is caught up it files the watcher in the hub's index (parked) and
+// returns none. A watcher still parked is not woken yet: none either.
+func (w *Watcher) poll() ([]Message, error) {
+	h := w.s.hub
+	for {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if w.parked {
+			h.mu.Unlock()
+			return nil, nil
+		}
+		if w.wakeFrom > 0 {
+			// Woken by a change at wakeFrom: the revisions before it had
+			// none for this watcher.
+			w.next = max(w.next, w.wakeFrom)
+			w.wakeFrom = 0
+		}
+		cur := h.rev
+		if w.next > cur {
+			h.park(w)
+			h.mu.Unlock()
+			return nil, nil
+		}
+		msgs, next, ok := h.fromRing(w, w.next, w.s.cfg.MaxEvents, w.s.cfg.MaxBytes)
+		if !ok {
+			h.catchingUp++
+			if w.synced {
+				// It kept up with the ring and fell out of it: a slow
+				// reader, now served from the store.
+				h.slow++
+			}
+		}
+		w.synced = ok
+		h.mu.Unlock()
+		if !ok {
+			var err error
+			msgs, next, err = w.fromStore(cur)
+			h.mu.Lock()
+			h.catchingUp--
+			h.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+		}
+		w.next = next
+		if len(msgs) > 0 {
+			if w.req.PrevKv {
+				w.fillPrev(msgs)
+			}
+			return msgs, nil
 		}
 	}
 }
