@@ -53,11 +53,14 @@ type App struct {
 	runDone   chan struct{}
 	node      *raftadapter.Node
 	listeners []net.Listener
-	servers   []*http.Server
-	etcd      *etcdapi.Server  // etcd's gRPC API, on the client port beside REST (grpcmux.go)
-	gateway   *etcdapi.Gateway // etcd's JSON gateway over it, under /v3/ on the REST router
-	clientURL string
-	tls       memberTLS
+	// grpcListeners[i] has the gRPC connections of listeners[i] on a
+	// plain http:// URL (nil over TLS): served by etcd's API directly.
+	grpcListeners []net.Listener
+	servers       []*http.Server
+	etcd          *etcdapi.Server  // etcd's gRPC API, on the client port beside REST (grpcmux.go)
+	gateway       *etcdapi.Gateway // etcd's JSON gateway over it, under /v3/ on the REST router
+	clientURL     string
+	tls           memberTLS
 
 	failpoints *failpoint.Server // nil unless a failpoints build asked for it
 
@@ -88,7 +91,13 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 			a.closeListeners()
 			return nil, fmt.Errorf("listen on %s: %w", addr, err)
 		}
-		a.listeners = append(a.listeners, tlsc.listener(cfg.ListenClientURLs[i], ln))
+		ln = tlsc.listener(cfg.ListenClientURLs[i], ln)
+		var grpcLn net.Listener // gRPC on grpc-go's own transport (grpcsplit.go)
+		if urlScheme(cfg.ListenClientURLs[i]) != "https" {
+			ln, grpcLn = splitGRPC(ln, grpcSniffTimeout)
+		}
+		a.listeners = append(a.listeners, ln)
+		a.grpcListeners = append(a.grpcListeners, grpcLn)
 		if i < len(advertised) && strings.HasSuffix(advertised[i], ":0") {
 			advertised = append([]string(nil), advertised...)
 			advertised[i] = advertisedURL(advertised[i], ln)
@@ -257,6 +266,16 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}(srv, a.listeners[i])
 	}
+	for _, ln := range a.grpcListeners {
+		if ln == nil {
+			continue
+		}
+		go func() {
+			if err := a.etcd.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("serve gRPC on %s: %w", ln.Addr(), err)
+			}
+		}()
+	}
 	lctx, cancel := context.WithCancel(context.Background())
 	a.runCancel, a.runDone = cancel, make(chan struct{})
 	go func() {
@@ -365,6 +384,9 @@ func (a *App) Close() error {
 		}
 		if a.gateway != nil {
 			_ = a.gateway.Close() // after the HTTP shutdown: its requests have ended
+		}
+		if a.etcd != nil {
+			a.etcd.Stop(ctx) // the gRPC connections served on grpc-go's transport
 		}
 		a.closeListeners()
 		if a.failpoints != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	etcdversion "go.etcd.io/etcd/api/v3/version"
@@ -19,8 +20,11 @@ import (
 // without TLS, and negotiated by ALPN ("h2") on https:// ones (the client
 // servers' Protocols, in New).
 //
-// grpc is a grpc.Server's ServeHTTP, the way grpc-go documents for
-// sharing a port with an http.Handler. Its limits: it runs on Go's
+// On plain http:// URLs most gRPC connections never get here: the
+// listener hands them to grpc-go's own transport (grpcsplit.go). What
+// comes here is gRPC over TLS, and over h2c only a connection that began
+// with another request. grpc is then a grpc.Server's ServeHTTP, the way
+// grpc-go documents for sharing a port with an http.Handler. Its limits: it runs on Go's
 // HTTP/2 server rather than grpc-go's own transport (slower, and marked
 // experimental), so the grpc.Server options that configure that transport
 // (keepalive enforcement, MaxConcurrentStreams, connection windows) do
@@ -57,8 +61,13 @@ func newEtcdAPI(cfg Config, log zerolog.Logger, svcs httpadapter.Services) *etcd
 		// Status and Snapshot report the etcd version whose API this is:
 		// clients gate features on it (Kubernetes serves consistent lists
 		// from its watch cache only from etcd 3.4.31 and 3.5.13 on).
-		Version:           etcdversion.Version,
-		QuotaBackendBytes: cfg.QuotaBackendBytes,
-		Logger:            log.With().Str("component", "etcdapi").Logger(),
+		Version:              etcdversion.Version,
+		QuotaBackendBytes:    cfg.QuotaBackendBytes,
+		MaxConcurrentStreams: uint32(cfg.MaxConcurrentStreams),
+		Logger:               log.With().Str("component", "etcdapi").Logger(),
 	}, s)
 }
+
+// grpcSniffTimeout bounds how long a new plain connection may take to
+// show whether it is gRPC (splitGRPC) before the HTTP server gets it.
+const grpcSniffTimeout = 10 * time.Second

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/kv"
@@ -128,6 +130,10 @@ type Config struct {
 	Version string
 	// QuotaBackendBytes is the store quota Status reports (0: none).
 	QuotaBackendBytes int64
+	// MaxConcurrentStreams bounds the calls at once on one connection
+	// served by Serve (0: grpc-go's default, no bound); the HTTP server's
+	// own setting bounds those served by ServeHTTP.
+	MaxConcurrentStreams uint32
 	// Logger receives the errors that are not the client's.
 	Logger zerolog.Logger
 }
@@ -158,11 +164,19 @@ func New(cfg Config, svc Services) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, svc: svc, done: make(chan struct{})}
 	s.leader = &leaderClient{cluster: svc.Cluster}
-	s.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes + grpcOverheadBytes),
+		// On grpc-go's own transport (Serve): clients that ping to keep
+		// idle connections alive (Kubernetes' apiserver every 30 s) are
+		// not sent away for pinging too often, as etcd allows them.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryAuth),
 		grpc.ChainStreamInterceptor(s.streamAuth),
-	)
+	}
+	if cfg.MaxConcurrentStreams > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
 	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
@@ -181,6 +195,24 @@ func New(cfg Config, svc Services) *Server {
 // ServeHTTP serves one gRPC call (grpc.Server.ServeHTTP): the request
 // must have come over HTTP/2 with content type application/grpc.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.grpc.ServeHTTP(w, r) }
+
+// Serve serves the gRPC connections ln accepts on grpc-go's own
+// transport, which costs much less per call than ServeHTTP. It returns
+// when ln is closed or Stop is called.
+func (s *Server) Serve(ln net.Listener) error { return s.grpc.Serve(ln) }
+
+// Stop ends what Serve serves: gracefully until ctx is done, then at once.
+// Call it after Close, once the streams that never end have ended.
+func (s *Server) Stop(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+	}
+}
 
 // Close ends the streams that never end on their own (watches and lease
 // keep-alives), so that the HTTP server's shutdown waits only for the
