@@ -61,12 +61,17 @@ res = {}
 for f in glob.glob(sys.argv[1] + "/*"):
     sys_, lab, r = os.path.basename(f).split(".")
     t = open(f).read()
-    m = re.search(r"Requests/sec:\s+([0-9.]+)", t)
-    if not m: continue
-    p = {q: float(x) * 1000 for q, x in re.findall(r"\s(50|99)(?:\.0+)?% in ([0-9.]+) secs", t)}
-    res.setdefault((sys_, lab), []).append((float(m.group(1)), p.get("50"), p.get("99")))
+    parts = [(lab, t)]
+    if lab == "watch":  # two summaries: creating the watches, then the events they received
+        parts = [("watch-create", t.split("Watch events received summary:")[0]),
+                 ("watch-events", t.split("Watch events received summary:")[-1])]
+    for lab, t in parts:
+        m = re.search(r"Requests/sec:\s+([0-9.]+)", t)
+        if not m: continue
+        p = {q: float(x) * 1000 for q, x in re.findall(r"\s(50|99)(?:\.0+)?% in ([0-9.]+) secs", t)}
+        res.setdefault((sys_, lab), []).append((float(m.group(1)), p.get("50"), p.get("99")))
 print(f"{'case (3 members, to the leader)':24s} {'Cairn req/s':>12s} {'etcd req/s':>12s} {'ratio':>6s}   Cairn p50/p99 ms | etcd p50/p99 ms")
-for lab in ["put-1", "put-64", "txn-put-64", "range-l-64", "range-s-64", "watch"]:
+for lab in ["put-1", "put-64", "txn-put-64", "range-l-64", "range-s-64", "watch-create", "watch-events"]:
     c, e = res.get(("cairn", lab)), res.get(("etcd", lab))
     if not c or not e: print(f"{lab:24s} missing"); continue
     cm, em = st.median(x[0] for x in c), st.median(x[0] for x in e)
