@@ -151,22 +151,19 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 }
 
 // replayConn is a connection whose first reads return what was read from
-// it while it was sorted.
+// it while it was sorted. Its reader (the HTTP or gRPC server's one
+// goroutine per connection) is the only one: no lock.
 type replayConn struct {
 	net.Conn
-	mu      sync.Mutex
 	pending []byte
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
-		c.mu.Unlock()
 		return n, nil
 	}
-	c.mu.Unlock()
 	return c.Conn.Read(p)
 }
 

@@ -215,3 +215,49 @@ func TestFSM_OnAuthChange(t *testing.T) {
 		t.Errorf("restore: %d calls, want 1", restored)
 	}
 }
+
+// TestFSM_WaitsForTheLeadersLog: a batch is neither committed to the store
+// nor answered before the leader's own append of its entries is durable
+// (logWriter); the store would otherwise be ahead of the log after a crash.
+func TestFSM_WaitsForTheLeadersLog(t *testing.T) {
+	t.Parallel()
+	b := portstest.NewBackend()
+	f := newFSM(b, nil)
+	release := make(chan struct{})
+	asked := make(chan uint64, 1)
+	f.logDurable = func(index uint64) error {
+		asked <- index
+		<-release
+		return nil
+	}
+	done := make(chan []any, 1)
+	go func() { done <- f.ApplyBatch([]*hraft.Log{putLog(t, 1, "a", "1"), putLog(t, 2, "b", "2")}) }()
+	select {
+	case idx := <-asked:
+		if idx != 2 {
+			t.Fatalf("waited for the log up to %d, want 2 (the batch's last entry)", idx)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ApplyBatch did not wait for the log")
+	}
+	select {
+	case <-done:
+		t.Fatal("ApplyBatch answered before the log was durable")
+	default:
+	}
+	if idx, _ := b.Applied(); idx != 0 {
+		t.Fatalf("store applied index %d before the log was durable, want 0", idx)
+	}
+	close(release)
+	select {
+	case out := <-done:
+		if r, ok := out[1].(domain.Result); !ok || r.Revision != 3 {
+			t.Fatalf("response = %#v, want revision 3", out[1])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ApplyBatch did not return once the log was durable")
+	}
+	if idx, _ := b.Applied(); idx != 2 {
+		t.Fatalf("store applied index %d, want 2", idx)
+	}
+}

@@ -314,3 +314,32 @@ func TestCapCommit(t *testing.T) {
 	hb := &hraft.AppendEntriesRequest{}
 	capCommit(nil, hb) // no writer: nothing to cap
 }
+
+// recordingPipeline records the commit index of what it is asked to send.
+type recordingPipeline struct {
+	hraft.AppendPipeline
+	sent []uint64
+}
+
+func (p *recordingPipeline) AppendEntries(args *hraft.AppendEntriesRequest, _ *hraft.AppendEntriesResponse) (hraft.AppendFuture, error) {
+	p.sent = append(p.sent, args.LeaderCommitIndex)
+	return nil, nil
+}
+
+// TestCappedPipeline: the pipeline hashicorp/raft replicates through sends
+// the capped commit index, not the leader's.
+func TestCappedPipeline(t *testing.T) {
+	g := newGatedStore()
+	w, _ := newTestWriter(t, g, true)
+	release := g.hold()
+	defer release()
+	if err := w.StoreLogs(commands(5, 6)); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingPipeline{}
+	p := cappedPipeline{AppendPipeline: rec, log: w}
+	p.AppendEntries(&hraft.AppendEntriesRequest{LeaderCommitIndex: 6}, &hraft.AppendEntriesResponse{})
+	if len(rec.sent) != 1 || rec.sent[0] != 4 {
+		t.Fatalf("sent commit indexes %v, want [4]: entries 5-6 are not on the leader's disk", rec.sent)
+	}
+}
