@@ -86,6 +86,21 @@ func TestMember_Golden(t *testing.T) {
 			_, err := cl.MemberPromote(t.Context(), raft.MemberID("n2"))
 			return err == nil
 		})
+		// The listing that follows shows n2 started once its own record
+		// (its client URLs) is committed: it publishes it through the
+		// leader after it starts, independently of the promotion.
+		waitFor(t, 20*time.Second, "n2 to publish its client URLs", func() bool {
+			ml, err := cl.MemberList(t.Context())
+			if err != nil {
+				return false
+			}
+			for _, m := range ml.Members {
+				if m.Name == "n2" && len(m.ClientURLs) > 0 {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	golden(t, c, n, "member", []step{
 		{args: []string{"member", "list"}},
