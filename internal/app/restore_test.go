@@ -214,7 +214,7 @@ func TestSnapshotCommand_Restore(t *testing.T) {
 		if got := strings.Join(entries(t, dir), " "); got != "raft state.db" {
 			t.Fatalf("%s holds %q, want raft and state.db (no marker of unsynced commits)", dir, got)
 		}
-		if got := strings.Join(entries(t, filepath.Join(dir, "raft")), " "); got != "raft.db snapshots" {
+		if got := strings.Join(entries(t, filepath.Join(dir, "raft")), " "); got != "raft.db snapshots wal" {
 			t.Fatalf("%s/raft holds %q", dir, got)
 		}
 		snaps := entries(t, filepath.Join(dir, "raft", "snapshots"))

@@ -85,7 +85,7 @@ func TestNode_NewerTermHeartbeatStopsTheLeaderBeforeItDispatches(t *testing.T) {
 		}
 		for i := before + 1; i <= n.raft.LastIndex(); i++ {
 			var e hraft.Log
-			if err := n.logs.GetLog(i, &e); err != nil {
+			if err := n.stores.log.GetLog(i, &e); err != nil {
 				t.Fatalf("round %d: entry %d: %v", round, i, err)
 			}
 			if e.Term == term+1 {

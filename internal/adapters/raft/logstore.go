@@ -2,12 +2,21 @@
 
 package raft
 
-import raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+import (
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
-// logStore is raft.db, the Raft log and stable store. In a normal build it
-// is raft-boltdb's store itself; a build with the failpoints tag wraps it
-// so that its writes can stall (logstore_failpoints.go).
-type logStore = raftboltdb.BoltStore
+	"github.com/cairnkv/cairn/internal/adapters/raft/wal"
+)
 
-// openLogStore opens raft.db.
-func openLogStore(opts raftboltdb.Options) (*logStore, error) { return raftboltdb.New(opts) }
+// walLog is the Raft log (wal/, package wal) and stableStore raft.db, the
+// term and the vote. In a normal build they are the stores themselves; a
+// build with the failpoints tag wraps them so that their writes can stall
+// (logstore_failpoints.go).
+type (
+	walLog      = wal.Log
+	stableStore = raftboltdb.BoltStore
+)
+
+func openWAL(dir string) (*walLog, error) { return wal.Open(dir, wal.Options{}) }
+
+func openStable(opts raftboltdb.Options) (*stableStore, error) { return raftboltdb.New(opts) }

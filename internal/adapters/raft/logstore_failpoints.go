@@ -6,57 +6,70 @@ import (
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/cairnkv/cairn/internal/adapters/raft/wal"
 	"github.com/cairnkv/cairn/internal/failpoint"
 )
 
-// logStore is raft.db, the Raft log and stable store, in a build with the
-// failpoints tag: raft-boltdb's store whose every write first waits for
-// the disk-stall failpoint (see package failpoint). Reads go straight
-// through. A normal build uses raft-boltdb's store itself (logstore.go).
-type logStore struct {
+// walLog is the Raft log and stableStore raft.db (the term and the vote),
+// in a build with the failpoints tag: every write first waits for the
+// disk-stall failpoint (see package failpoint). Reads go straight through.
+// A normal build uses the stores themselves (logstore.go).
+type walLog struct {
+	*wal.Log
+}
+
+type stableStore struct {
 	*raftboltdb.BoltStore
 }
 
 var (
-	_ hraft.LogStore    = (*logStore)(nil)
-	_ hraft.StableStore = (*logStore)(nil)
+	_ hraft.LogStore          = (*walLog)(nil)
+	_ hraft.MonotonicLogStore = (*walLog)(nil)
+	_ hraft.StableStore       = (*stableStore)(nil)
 )
 
-// openLogStore opens raft.db.
-func openLogStore(opts raftboltdb.Options) (*logStore, error) {
+func openWAL(dir string) (*walLog, error) {
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &walLog{l}, nil
+}
+
+func openStable(opts raftboltdb.Options) (*stableStore, error) {
 	s, err := raftboltdb.New(opts)
 	if err != nil {
 		return nil, err
 	}
-	return &logStore{s}, nil
+	return &stableStore{s}, nil
 }
 
 // StoreLog appends one entry.
-func (s *logStore) StoreLog(l *hraft.Log) error {
+func (s *walLog) StoreLog(l *hraft.Log) error {
 	failpoint.DiskStall(failpoint.SiteRaftLog)
-	return s.BoltStore.StoreLog(l)
+	return s.Log.StoreLog(l)
 }
 
 // StoreLogs appends entries.
-func (s *logStore) StoreLogs(ls []*hraft.Log) error {
+func (s *walLog) StoreLogs(ls []*hraft.Log) error {
 	failpoint.DiskStall(failpoint.SiteRaftLog)
-	return s.BoltStore.StoreLogs(ls)
+	return s.Log.StoreLogs(ls)
 }
 
 // DeleteRange deletes the entries in [lo, hi].
-func (s *logStore) DeleteRange(lo, hi uint64) error {
+func (s *walLog) DeleteRange(lo, hi uint64) error {
 	failpoint.DiskStall(failpoint.SiteRaftLog)
-	return s.BoltStore.DeleteRange(lo, hi)
+	return s.Log.DeleteRange(lo, hi)
 }
 
 // Set stores a key of the stable store (the vote).
-func (s *logStore) Set(k, v []byte) error {
+func (s *stableStore) Set(k, v []byte) error {
 	failpoint.DiskStall(failpoint.SiteRaftStable)
 	return s.BoltStore.Set(k, v)
 }
 
 // SetUint64 stores a number of the stable store (the term).
-func (s *logStore) SetUint64(k []byte, v uint64) error {
+func (s *stableStore) SetUint64(k []byte, v uint64) error {
 	failpoint.DiskStall(failpoint.SiteRaftStable)
 	return s.BoltStore.SetUint64(k, v)
 }

@@ -6,9 +6,9 @@ import (
 	hraft "github.com/hashicorp/raft"
 )
 
-// timedLogStore measures every append to the Raft log: the bbolt commit of
-// raft.db, whose fsync makes the entries durable, is the write a Raft
-// member waits for before it acknowledges them (etcd's WAL fsync). A
+// timedLogStore measures every append to the Raft log: the WAL's write
+// and fdatasync, which make the entries durable, are what a Raft member
+// waits for before it acknowledges them (etcd's WAL fsync). A
 // slow one is counted in cairn_disk_raft_log_fsync_duration_seconds and
 // warned about (healthMetrics.observeSync). Reads go straight through.
 type timedLogStore struct {
@@ -31,3 +31,6 @@ func (s timedLogStore) StoreLogs(ls []*hraft.Log) error {
 	s.metrics.observeSync(len(ls), time.Since(start))
 	return err
 }
+
+// IsMonotonic passes on whether the store refuses gaps.
+func (s timedLogStore) IsMonotonic() bool { return isMonotonic(s.LogStore) }

@@ -21,7 +21,7 @@ import (
 //
 //   - On the leader, StoreLogs of a batch of commands returns at once. The
 //     entries stay in memory (pending, served by GetLog) and the writer
-//     goroutine appends them to raft.db in order, grouping every batch
+//     goroutine appends them to the log in order, grouping every batch
 //     that queued up meanwhile into one bbolt transaction (one fsync).
 //   - Everything else is synchronous and waits for the writes queued
 //     before it: a follower's append (a follower acknowledges only entries
@@ -44,7 +44,7 @@ import (
 // entry replicated but not committed. A write that fails panics: the
 // leader may already have counted the entries.
 type logWriter struct {
-	store   hraft.LogStore // raft-boltdb, timed
+	store   hraft.LogStore // the WAL, timed
 	raft    atomic.Pointer[hraft.Raft]
 	leading func() bool // this member leads: raftLeading (tests replace it)
 	fail    func(error) // a background write failed; production: log, panic
@@ -281,6 +281,15 @@ func (w *logWriter) DeleteRange(min, max uint64) error {
 		return err
 	}
 	return w.store.DeleteRange(min, max)
+}
+
+// IsMonotonic passes on whether the store refuses gaps (the WAL does):
+// hashicorp/raft's LogCache asks the store under it, this writer.
+func (w *logWriter) IsMonotonic() bool { return isMonotonic(w.store) }
+
+func isMonotonic(s hraft.LogStore) bool {
+	m, ok := s.(hraft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 func (w *logWriter) sync() error {

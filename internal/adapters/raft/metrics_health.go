@@ -52,7 +52,7 @@ func newHealthMetrics(log zerolog.Logger, warnApply time.Duration) *healthMetric
 		}),
 		logSync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cairn_disk_raft_log_fsync_duration_seconds",
-			Help:    "Time to append a batch of entries to the Raft log (raft.db), fsync included.",
+			Help:    "Time to append a batch of entries to the Raft log (wal/), fdatasync included.",
 			Buckets: diskBuckets,
 		}),
 		backendCommit: prometheus.NewHistogram(prometheus.HistogramOpts{

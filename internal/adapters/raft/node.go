@@ -30,7 +30,7 @@ type Peer struct {
 type Config struct {
 	// Name is this member's name and Raft server ID.
 	Name string
-	// DataDir holds the Raft log (raft.db) and snapshots.
+	// DataDir holds the Raft log (wal/), term and vote (raft.db) and snapshots.
 	DataDir string
 	// BindAddr is the host:port the peer transport listens on.
 	BindAddr string
@@ -136,7 +136,7 @@ type Node struct {
 	backend   ports.Backend
 	fsm       *fsm
 	raft      *hraft.Raft
-	logs      *logStore  // raft.db; see logstore.go
+	stores    *stores    // the log (wal/) and raft.db; see stores.go
 	logw      *logWriter // the log as Raft sees it: logs, the leader's appends in the background
 	trans     *hraft.NetworkTransport
 	stream    *tcpStreamLayer
@@ -208,27 +208,27 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft: data dir: %w", err)
 	}
-	logs, err := openLogStore(logStoreOptions(cfg.DataDir))
+	st, err := openStores(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("raft: open log store: %w", err)
+		return nil, fmt.Errorf("raft: %w", err)
 	}
-	n.logs = logs
+	n.stores = st
 	hlog := newHCLog(n.log)
 	// One snapshot is kept: it is a whole copy of the store, and the
 	// previous one is only removed once the new one is complete on disk.
 	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 1, hlog.Named("snapshot"))
 	if err != nil {
-		logs.Close()
+		st.Close()
 		return nil, fmt.Errorf("raft: open snapshot store: %w", err)
 	}
 	advertise, err := hostPort(cfg.AdvertisePeerURL)
 	if err != nil {
-		logs.Close()
+		st.Close()
 		return nil, err
 	}
 	stream, err := newTCPStreamLayer(cfg.BindAddr, advertise, cfg.PeerTLS, cfg.Logger.With().Str("component", "peer").Logger())
 	if err != nil {
-		logs.Close()
+		st.Close()
 		return nil, err
 	}
 	n.stream = stream
@@ -272,7 +272,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	n.fsm.log = n.log // says which entry it could not apply before it stops
 	n.fwd.metrics = n.metrics
 
-	hasState, err := hraft.HasExistingState(logs, logs, snaps)
+	hasState, err := hraft.HasExistingState(st.log, st.stable, snaps)
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raft: inspect state: %w", err)
@@ -288,7 +288,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 			}
 			servers = append(servers, hraft.Server{ID: hraft.ServerID(p.Name), Address: hraft.ServerAddress(addr), Suffrage: hraft.Voter})
 		}
-		if err := hraft.BootstrapCluster(rc, logs, logs, snaps, serialTransport{NetworkTransport: n.trans}, hraft.Configuration{Servers: servers}); err != nil {
+		if err := hraft.BootstrapCluster(rc, st.log, st.stable, snaps, serialTransport{NetworkTransport: n.trans}, hraft.Configuration{Servers: servers}); err != nil {
 			n.closeStores()
 			return nil, fmt.Errorf("raft: bootstrap: %w", err)
 		}
@@ -297,7 +297,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 	// to send it to every follower, and a follower to apply it. Without
 	// the cache every such read was a bbolt transaction.
 	// The leader writes its log while it replicates (logwriter.go).
-	n.logw = newLogWriter(timedLogStore{logs, n.metrics.health()}, n.logWriteFailed)
+	n.logw = newLogWriter(timedLogStore{st.log, n.metrics.health()}, n.logWriteFailed)
 	n.fsm.logDurable = n.logw.WaitDurable
 	cached, err := hraft.NewLogCache(logCacheSize, n.logw)
 	if err != nil {
@@ -305,7 +305,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		return nil, err
 	}
 	// Heartbeats go through the main loop: see serialTransport.
-	r, err := hraft.NewRaft(rc, n.fsm, cached, logs, snaps, serialTransport{NetworkTransport: n.trans, log: n.logw})
+	r, err := hraft.NewRaft(rc, n.fsm, cached, st.stable, snaps, serialTransport{NetworkTransport: n.trans, log: n.logw})
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("raft: start: %w", err)
@@ -336,8 +336,8 @@ func (n *Node) closeStores() {
 	if n.logw != nil {
 		n.logw.Close()
 	}
-	if n.logs != nil {
-		n.logs.Close()
+	if n.stores != nil {
+		n.stores.Close()
 	}
 }
 
@@ -369,7 +369,7 @@ func (n *Node) Close() error {
 		if e := n.logw.Close(); e != nil && err == nil {
 			err = fmt.Errorf("raft: write log: %w", e)
 		}
-		if e := n.logs.Close(); e != nil && err == nil {
+		if e := n.stores.Close(); e != nil && err == nil {
 			err = fmt.Errorf("raft: close log store: %w", e)
 		}
 	})

@@ -5,16 +5,12 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	hraft "github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/rs/zerolog"
-	"go.etcd.io/bbolt"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
@@ -43,17 +39,6 @@ func RestoredClusterID(peers []Peer, sum []byte) uint64 {
 	return id
 }
 
-// logStoreOptions are raft.db's options. As the MVCC store does: no
-// freelist written at each commit (bbolt rebuilds it when it opens the
-// file), and the map freelist. A log that is appended at its end and
-// truncated at its start frees pages all the time; writing their list with
-// every append cost more than the entries themselves.
-func logStoreOptions(dir string) raftboltdb.Options {
-	return raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{
-		NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, Timeout: 10 * time.Second,
-	}}
-}
-
 // BootstrapWithState writes, offline, the Raft state of the member name of
 // a new cluster of peers whose store starts as state (a whole store, as
 // the state machine's snapshots hold it) into dir, the directory New
@@ -61,7 +46,7 @@ func logStoreOptions(dir string) raftboltdb.Options {
 // the member from it like any restart, without Config.Bootstrap.
 //
 // It bootstraps the cluster as New does (hashicorp/raft's BootstrapCluster
-// on raft.db: term 1, the configuration as entry 1), then takes the first
+// in the log: term 1, the configuration as entry 1), then takes the first
 // snapshot at entry 1 with state as its data, and compacts the log up to
 // it, as hashicorp/raft does after a snapshot. The snapshot is what makes
 // the restored store part of the replicated state: a member added later
@@ -87,12 +72,12 @@ func BootstrapWithState(dir, name string, peers []Peer, state io.Reader) (err er
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("raft: data dir: %w", err)
 	}
-	logs, err := openLogStore(logStoreOptions(dir))
+	st, err := openStores(dir)
 	if err != nil {
-		return fmt.Errorf("raft: open log store: %w", err)
+		return fmt.Errorf("raft: %w", err)
 	}
 	defer func() {
-		if cerr := logs.Close(); err == nil && cerr != nil {
+		if cerr := st.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("raft: close log store: %w", cerr)
 		}
 	}()
@@ -104,7 +89,7 @@ func BootstrapWithState(dir, name string, peers []Peer, state io.Reader) (err er
 	// metadata, as the real one does; nothing is sent.
 	_, trans := hraft.NewInmemTransport("")
 	defer trans.Close()
-	if err := hraft.BootstrapCluster(rc, logs, logs, snaps, trans, conf); err != nil {
+	if err := hraft.BootstrapCluster(rc, st.log, st.stable, snaps, trans, conf); err != nil {
 		return fmt.Errorf("raft: bootstrap: %w", err)
 	}
 	sink, err := snaps.Create(hraft.SnapshotVersionMax, 1, 1, conf, 1, trans)
@@ -118,7 +103,7 @@ func BootstrapWithState(dir, name string, peers []Peer, state io.Reader) (err er
 	if err := sink.Close(); err != nil { // fsyncs the file and the directory
 		return fmt.Errorf("raft: write snapshot: %w", err)
 	}
-	if err := logs.DeleteRange(1, 1); err != nil {
+	if err := st.log.DeleteRange(1, 1); err != nil {
 		return fmt.Errorf("raft: compact log: %w", err)
 	}
 	return nil
