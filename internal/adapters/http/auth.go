@@ -43,27 +43,26 @@ var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": t
 // authenticate finds out who sends the request, when auth is on: HTTP
 // Basic, a token ("Authorization: Bearer T", or the bare token as etcd's
 // gateway sends it), or else the common name of a verified TLS client
-// certificate. Credentials that do not hold are a 401; so is a request
-// without any. On openPaths credentials are not read at all: a probe or a
-// login never fails because of a header meant for other calls. What the
-// user may do is decided later, by allow.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.auth == nil || !s.auth.Store().Enabled() || openPaths[r.URL.Path] || s.gatewayPath(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		user, err := s.identify(r)
-		if err == nil && user == "" {
-			err = fmt.Errorf("auth is enabled: send a user and password (HTTP Basic), a token from /v1/auth/authenticate, or a client certificate: %w",
-				domain.ErrUnauthenticated)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), user)))
-	})
+// certificate, and keeps the user in q. Credentials that do not hold are a
+// 401; so is a request without any. On openPaths credentials are not read
+// at all: a probe or a login never fails because of a header meant for
+// other calls. What the user may do is decided later, by allow. It
+// reports whether the request goes on (false: it answered).
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, q *request) bool {
+	if s.auth == nil || !s.auth.Store().Enabled() || openPaths[r.URL.Path] || s.gatewayPath(r) {
+		return true
+	}
+	user, err := s.identify(r)
+	if err == nil && user == "" {
+		err = fmt.Errorf("auth is enabled: send a user and password (HTTP Basic), a token from /v1/auth/authenticate, or a client certificate: %w",
+			domain.ErrUnauthenticated)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	q.user = user
+	return true
 }
 
 func (s *Server) identify(r *http.Request) (string, error) {
@@ -108,7 +107,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, needs ...auth.Nee
 	if s.auth == nil {
 		return true
 	}
-	if err := s.auth.Store().Check(auth.UserFrom(r.Context()), needs...); err != nil {
+	if err := s.auth.Store().Check(userOf(r), needs...); err != nil {
 		s.writeError(w, r, err)
 		return false
 	}
@@ -126,24 +125,33 @@ func (s *Server) guard(need auth.Need, next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// streamContext returns a context for a long-running request (a watch, a
-// long poll, an observe) that ends, with the denial as its cause, when an
-// auth change takes from the user what needs describe. It costs no
-// goroutine: the check runs in the auth store's reload.
+// streamContext returns a context for a long-running request (a long
+// poll, an observe) that ends, with the denial as its cause, when an auth
+// change takes from the user what needs describe. It costs no goroutine:
+// the check runs in the auth store's reload.
 func (s *Server) streamContext(r *http.Request, needs ...auth.Need) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(r.Context())
+	stop := s.onDenied(r, cancel, needs...)
+	return ctx, func() { stop(); cancel(nil) }
+}
+
+// onDenied calls deny with the auth error when an auth change takes from
+// r's user what needs describe, or at once if the user has lost it already
+// since the request's check, until stop is called. A watch stream uses it
+// instead of a context of its own (streamContext).
+func (s *Server) onDenied(r *http.Request, deny func(error), needs ...auth.Need) (stop func()) {
 	if s.auth == nil {
-		return ctx, func() { cancel(nil) }
+		return func() {}
 	}
-	store, user := s.auth.Store(), auth.UserFrom(r.Context())
+	store, user := s.auth.Store(), userOf(r)
 	check := func() {
 		if err := store.Check(user, needs...); err != nil {
-			cancel(err)
+			deny(err)
 		}
 	}
 	unregister := store.OnChange(check)
 	check() // a change between the request's check and the registration
-	return ctx, func() { unregister(); cancel(nil) }
+	return unregister
 }
 
 // denied returns the auth error that ended ctx, if that is what ended it.

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/rs/zerolog/hlog"
+	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/domain"
 )
@@ -81,7 +81,7 @@ func statusOf(err error) (int, string) {
 }
 
 // writeError is the one place that answers with an error. It logs server
-// errors through the request's logger and never shows their details to the
+// errors in the request's log (logFor) and never shows their details to the
 // client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := statusOf(err)
@@ -96,14 +96,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch {
 	case status == http.StatusInternalServerError:
-		hlog.FromRequest(r).Error().Err(err).Str("code", code).Msg("request failed")
+		s.logFor(r, zerolog.ErrorLevel).Err(err).Str("code", code).Msg("request failed")
 		body.Error.Message = "internal error; see the member's log"
 	case status == http.StatusGatewayTimeout:
-		hlog.FromRequest(r).Warn().Err(err).Str("code", code).Msg("request timed out")
+		s.logFor(r, zerolog.WarnLevel).Err(err).Str("code", code).Msg("request timed out")
 	case status >= 500:
 		// 503s are expected during elections and shutdown (and /readyz
 		// answers them to every probe): not worth an error line each.
-		hlog.FromRequest(r).Debug().Err(err).Str("code", code).Msg("request not served")
+		s.logFor(r, zerolog.DebugLevel).Err(err).Str("code", code).Msg("request not served")
 	}
 	var ra *domain.RetryAfterError
 	switch {

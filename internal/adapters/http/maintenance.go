@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rs/zerolog/hlog"
+	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/ports"
 	"github.com/cairnkv/cairn/internal/snapfile"
@@ -55,12 +55,11 @@ func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 			err = sw.Close()
 		}
 	}
-	log := hlog.FromRequest(r)
 	if err != nil {
 		// The answer is cut short of its Content-Length and has no valid
 		// trailer: the client cannot take it for a whole snapshot.
-		log.Warn().Err(err).Int64("revision", rev).Msg("snapshot stream ended early")
+		s.logFor(r, zerolog.WarnLevel).Err(err).Int64("revision", rev).Msg("snapshot stream ended early")
 		return
 	}
-	log.Info().Int64("revision", rev).Int64("bytes", snapfile.FileSize(size)).Dur("took", time.Since(start)).Msg("snapshot sent")
+	s.logFor(r, zerolog.InfoLevel).Int64("revision", rev).Int64("bytes", snapfile.FileSize(size)).Dur("took", time.Since(start)).Msg("snapshot sent")
 }

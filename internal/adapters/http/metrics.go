@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnkv/cairn/internal/domain/lease"
@@ -108,44 +107,20 @@ func newHTTPMetrics(reg prometheus.Registerer, hub *watch.Hub, leases LeaseServi
 	return m
 }
 
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+// observe counts a finished request by route, method and status (200 when
+// the handler wrote nothing, as net/http then answers), times it, and
+// warns if it was slow (slowreq.go).
+func (m *httpMetrics) observe(q *request, r *http.Request) {
+	took := time.Since(q.start)
+	route := q.route.RoutePattern()
+	if route == "" {
+		route = "unmatched"
 	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+	status := q.w.status
+	if status == 0 {
+		status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (m *httpMetrics) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		took := time.Since(start)
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(took.Seconds())
-		m.observeSlow(sw, r, route, took)
-	})
+	m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, r.Method).Observe(took.Seconds())
+	m.observeSlow(q, r, route, status, took)
 }

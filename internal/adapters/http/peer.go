@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/rs/zerolog/hlog"
 )
 
 // headerMember names the member that sent a request to the members' API.
@@ -31,13 +30,6 @@ func (s *Server) PeerHandler() http.Handler { return s.peer }
 
 func (s *Server) peerRoutes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(
-		hlog.NewHandler(s.cfg.Logger.With().Str("listener", "peer").Logger()),
-		hlog.RequestIDHandler("req_id", "X-Request-Id"),
-		hlog.AccessHandler(accessLog),
-		s.metrics.middleware,
-		recoverer,
-	)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, errNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, errMethodNotAllowed) })
 
@@ -57,7 +49,7 @@ func (s *Server) peerRoutes() http.Handler {
 	api.Get("/v1/leases/{id}", s.leaderOnly(s.handleTimeToLive))
 	api.Post("/v1/leases/{id}/keepalive", s.leaderOnly(s.handleKeepAlive))
 	api.Delete("/v1/leases/{id}", s.leaderOnly(s.handleRevoke))
-	return r
+	return &middleware{s: s, next: r, log: s.cfg.Logger.With().Str("listener", "peer").Logger()}
 }
 
 // handlePropose is the leader side of write forwarding.

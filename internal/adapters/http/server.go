@@ -3,9 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
-	"github.com/rs/zerolog/hlog"
 
 	"github.com/cairnkv/cairn/internal/domain"
 	"github.com/cairnkv/cairn/internal/domain/auth"
@@ -165,14 +162,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(
-		hlog.NewHandler(s.cfg.Logger),
-		hlog.RequestIDHandler("req_id", "X-Request-Id"),
-		hlog.AccessHandler(accessLog),
-		s.metrics.middleware,
-		recoverer,
-		s.authenticate,
-	)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNotFound)
 	})
@@ -190,7 +179,7 @@ func (s *Server) routes() http.Handler {
 	api.Put("/v1/kv/*", s.handlePut)
 	api.Delete("/v1/kv/*", s.handleDelete)
 	api.Post("/v1/txn", s.handleTxn)
-	api.Get("/v1/watch/*", s.handleWatch)
+	api.Get("/v1/watch/*", s.handleWatch) // the middleware serves it without the router (request.go)
 	api.Post("/v1/compact", s.guard(auth.Root(), s.handleCompact))
 
 	// Leases belong to no key: any user may grant one and keep it alive;
@@ -236,46 +225,22 @@ func (s *Server) routes() http.Handler {
 	if s.cfg.Gatherer != nil {
 		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
-	return r
+	return &middleware{s: s, next: r, log: s.cfg.Logger, client: true} // request.go
 }
 
-func accessLog(r *http.Request, status, size int, d time.Duration) {
-	hlog.FromRequest(r).Info().
-		Str("method", r.Method).
-		Str("path", r.URL.Path).
-		Int("status", status).
-		Int("size", size).
-		Dur("duration", d).
-		Msg("request")
-}
-
-// recoverer turns a panic in a handler into a 500 instead of a dead member.
-func recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				hlog.FromRequest(r).Error().Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).Msg("handler panicked")
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusInternalServerError)
-				_ = json.NewEncoder(w).Encode(errorJSON{Error: errorBody{Code: "internal", Message: "internal error; see the member's log"}})
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// limitBodyTo caps request bodies at limit bytes.
+// limitBodyTo caps request bodies at limit bytes. A body declared empty
+// (no body, or Content-Length: 0, which net/http holds the client to) is
+// left as it is.
 func (s *Server) limitBodyTo(limit int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > limit {
+			switch {
+			case r.ContentLength > limit:
 				s.writeError(w, r, &http.MaxBytesError{Limit: limit})
 				return
+			case r.ContentLength != 0:
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			next.ServeHTTP(w, r)
 		})
 	}

@@ -7,22 +7,18 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/rs/zerolog/hlog"
 )
 
 // observeSlow warns, rate-limited, when a request took longer than the
 // threshold (--warning-apply-duration): "request took 250ms, expected
 // under 100ms", with its route, method, status and request ID (the access
 // log's req_id). Requests that wait by design are left out.
-func (m *httpMetrics) observeSlow(w *statusWriter, r *http.Request, route string, d time.Duration) {
-	if t := m.slow.Threshold(); t == 0 || d <= t || waitsByDesign(w, r, route) {
+func (m *httpMetrics) observeSlow(q *request, r *http.Request, route string, status int, d time.Duration) {
+	if t := m.slow.Threshold(); t == 0 || d <= t || waitsByDesign(q.w.Header(), r, route) {
 		return
 	}
 	m.slow.Observe(d, func(e *zerolog.Event) {
-		e.Str("method", r.Method).Str("route", route).Int("status", w.status)
-		if id, ok := hlog.IDFromRequest(r); ok {
-			e.Str("req_id", id.String())
-		}
+		e.Str("method", r.Method).Str("route", route).Int("status", status).Str("req_id", q.id)
 	})
 }
 
@@ -31,8 +27,8 @@ func (m *httpMetrics) observeSlow(w *statusWriter, r *http.Request, route string
 // waits its turn, a snapshot download, a defragmentation, a membership
 // change or a leader transfer, the auth calls (bcrypt is slow on purpose),
 // a CPU profile.
-func waitsByDesign(w *statusWriter, r *http.Request, route string) bool {
-	if strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+func waitsByDesign(h http.Header, r *http.Request, route string) bool {
+	if strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
 		return true
 	}
 	if wait, err := strconv.ParseBool(r.URL.Query().Get("wait")); err == nil && wait {

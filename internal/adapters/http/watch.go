@@ -1,14 +1,16 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/domain"
@@ -36,11 +38,16 @@ type eventJSON struct {
 	PrevKv *kvJSON `json:"prev_kv,omitempty"`
 }
 
+// watchMessageJSON is a watch message: the data of an SSE events message
+// (written by codec.appendWatchMessage, watchjson.go) and a long poll's
+// answer.
 type watchMessageJSON struct {
 	Header headerJSON  `json:"header"`
 	Events []eventJSON `json:"events"`
 }
 
+// progressJSON is the data of an SSE progress event (written by
+// appendProgress, watchjson.go).
 type progressJSON struct {
 	Header headerJSON `json:"header"`
 }
@@ -77,20 +84,96 @@ func (q *query) watchFilters(req *watch.Request) {
 // event or a heartbeat comment when idle, and an error event before the
 // stream ends for a compacted start.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
+	st := s.openWatch(w, r)
+	if st == nil {
+		return
+	}
+	defer st.close()
+	if st.start(r) {
+		st.run(r.Context().Done())
+	}
+}
+
+// watchStream is an SSE watch stream while it runs: all that it holds
+// between its messages, since a member serves up to 100,000 of them. The
+// stream polls its watcher, which says when it may have changes (ready),
+// and keeps one timer for the heartbeats; an auth change that takes the
+// user's read permission wakes it too (denial). It holds no context,
+// goroutine or buffer of its own: the messages are written straight to
+// the response, which buffers them until the flush.
+//
+// Its methods keep their stack frames small, and the large ones (opening
+// the watcher, encoding) return before the stream waits: the goroutine
+// keeps the deepest stack it needed (see middleware).
+type watchStream struct {
+	s        *Server
+	w        http.ResponseWriter
+	watcher  *watch.Watcher
+	need     auth.Need
+	codec    codec
+	progress bool
+	started  time.Time
+	ready    chan struct{}
+	idle     *time.Timer
+	denial   atomic.Pointer[error]
+	stopAuth func()
+}
+
+// The headers of an event stream, shared by every stream: net/http copies
+// a header map before it sends it and never changes its values.
+var (
+	sseContentType  = []string{"text/event-stream"}
+	sseCacheControl = []string{"no-cache"}
+	sseNoBuffering  = []string{"no"}
+)
+
+// openWatch checks the request and opens its watcher. It returns nil when
+// it answered already: with an error, or with a stream that ends at once
+// with an error event (a compacted start). Its frame is small: the stack
+// below it is the deepest a stream's goroutine goes (opening a watcher
+// reads the store and may wait for a read barrier).
+func (s *Server) openWatch(w http.ResponseWriter, r *http.Request) *watchStream {
+	st := &watchStream{s: s, w: w}
+	req, err := st.parse(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil
+	}
+	if !s.allow(w, r, st.need) {
+		return nil
+	}
+	st.watcher, err = s.watch.Watch(r.Context(), req)
+	var ce *domain.CompactedError
+	switch {
+	case errors.As(err, &ce):
+		st.writeHeader()
+		st.end(err)
+		return nil
+	case err != nil:
+		s.writeError(w, r, err)
+		return nil
+	}
+	return st
+}
+
+// parse reads the watch request from r, and the stream's options into st.
+func (st *watchStream) parse(r *http.Request) (watch.Request, error) {
+	if r.ContentLength > st.s.cfg.MaxRequestBytes {
+		// As limitBodyTo answers (middleware serves watches itself).
+		return watch.Request{}, &http.MaxBytesError{Limit: st.s.cfg.MaxRequestBytes}
+	}
 	q := newQuery(r, "prefix", "range_end", "from_key", "start_revision", "prev_kv", "filters",
 		"progress_notify", "serializable", "encoding")
 	key, err := keyFromPath(r, watchPrefix)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return watch.Request{}, err
 	}
 	req := watch.Request{
 		Key: key, RangeEnd: q.rangeEnd(key), StartRevision: q.int("start_revision"),
 		PrevKv: q.bool("prev_kv"), Serializable: q.bool("serializable"),
 	}
 	q.watchFilters(&req)
-	progress := q.bool("progress_notify")
-	c := q.codec()
+	st.progress, st.codec = q.bool("progress_notify"), q.codec()
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		// A reconnecting EventSource resumes after the last revision it got.
 		n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 64)
@@ -99,117 +182,175 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		}
 		req.StartRevision = n + 1
 	}
-	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
-	}
-	need := auth.Read(req.Key, req.RangeEnd)
-	if !s.allow(w, r, need) {
-		return
-	}
-	watcher, err := s.watch.Watch(r.Context(), req)
-	var ce *domain.CompactedError
-	if err != nil && !errors.As(err, &ce) {
-		s.writeError(w, r, err)
-		return
-	}
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.Header().Set("X-Cairn-Revision", strconv.FormatInt(s.cluster.Revision(), 10))
-	w.WriteHeader(http.StatusOK)
-	if err != nil {
-		s.writeSSEError(w, err)
-		_ = rc.Flush()
-		return
-	}
-	defer watcher.Close()
-	s.metrics.watchStreams.Inc()
-	defer s.metrics.watchStreams.Dec()
-	start := time.Now()
-	defer func() { s.metrics.watchDuration.Observe(time.Since(start).Seconds()) }()
+	st.need = auth.Read(req.Key, req.RangeEnd)
+	return req, q.err
+}
 
-	// An opening comment lets a client know the stream is up.
-	fmt.Fprintf(w, ": watching from revision %d\n\n", watcher.NextRevision())
-	if rc.Flush() != nil {
-		return
+// writeHeader answers 200 with the headers of an event stream.
+func (st *watchStream) writeHeader() {
+	h := st.w.Header()
+	h["Content-Type"] = sseContentType
+	h["Cache-Control"] = sseCacheControl
+	h["X-Accel-Buffering"] = sseNoBuffering
+	h.Set("X-Cairn-Revision", strconv.FormatInt(st.s.cluster.Revision(), 10))
+	st.w.WriteHeader(http.StatusOK)
+}
+
+// start sends the headers and an opening comment, which lets a client
+// know the stream is up, and arms the stream. It reports whether the
+// client is still there.
+func (st *watchStream) start(r *http.Request) bool {
+	st.started = time.Now()
+	st.s.metrics.watchStreams.Inc()
+	st.writeHeader()
+	fmt.Fprintf(st.w, ": watching from revision %d\n\n", st.watcher.NextRevision())
+	if st.flush() != nil {
+		return false
 	}
+	st.ready = make(chan struct{}, 1)
+	st.watcher.OnReady(st.wake)
 	// The stream ends with a permission_denied event if an auth change
 	// takes the user's read permission on the range while it runs.
-	sctx, stop := s.streamContext(r, need)
-	defer stop()
-	// The stream polls its watcher, which says when it may have changes
-	// (ready), and keeps one timer for the heartbeats: an idle stream
-	// holds no context or timer of its own beyond these.
-	ready := make(chan struct{}, 1)
-	watcher.OnReady(func() {
-		select {
-		case ready <- struct{}{}:
-		default:
-		}
-	})
-	idle := time.NewTimer(s.cfg.WatchHeartbeat)
-	defer idle.Stop()
-	var buf bytes.Buffer
-	for {
-		msgs, err := watcher.Poll()
-		buf.Reset()
-		switch {
-		case err == nil && len(msgs) == 0:
-			select {
-			case <-ready:
-				continue
-			case <-sctx.Done():
-				if err := denied(sctx); err != nil {
-					s.writeSSEError(w, err)
-					_ = rc.Flush()
-				}
-				return // or the client went away
-			case <-idle.C:
-			}
-			if progress {
-				rev := watcher.Progress()
-				data, _ := json.Marshal(progressJSON{Header: s.header(rev)})
-				fmt.Fprintf(&buf, "event: progress\ndata: %s\n\n", data)
-			} else {
-				buf.WriteString(": heartbeat\n\n")
-			}
-		case err == nil:
-			for _, m := range msgs {
-				s.writeSSEMessage(&buf, c, m)
-			}
-		default:
-			s.writeSSEError(w, err)
-			_ = rc.Flush()
-			return
-		}
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return
-		}
-		if rc.Flush() != nil {
-			return
-		}
-		idle.Reset(s.cfg.WatchHeartbeat)
+	st.stopAuth = st.s.onDenied(r, st.deny, st.need)
+	st.idle = time.NewTimer(st.s.cfg.WatchHeartbeat)
+	return true
+}
+
+// flush sends what the stream wrote; it fails when the client is gone.
+func (st *watchStream) flush() error { return http.NewResponseController(st.w).Flush() }
+
+// wake tells the stream to look at its watcher (and its denial) again.
+func (st *watchStream) wake() {
+	select {
+	case st.ready <- struct{}{}:
+	default:
 	}
+}
+
+// deny ends the stream with err, an auth error.
+func (st *watchStream) deny(err error) {
+	st.denial.Store(&err)
+	st.wake()
+}
+
+// run writes the stream's messages until the watcher fails, the user loses
+// the permission or done (the client is gone).
+func (st *watchStream) run(done <-chan struct{}) {
+	s, hb := st.s, st.s.cfg.WatchHeartbeat
+	for {
+		if err := st.denial.Load(); err != nil {
+			st.end(*err)
+			return
+		}
+		msgs, err := st.watcher.Poll()
+		switch {
+		case err != nil:
+			st.end(err)
+			return
+		case len(msgs) > 0:
+			err = s.writeSSEMessages(st.w, st.codec, msgs)
+		default:
+			select {
+			case <-st.ready:
+				continue
+			case <-done:
+				return
+			case <-st.idle.C:
+			}
+			err = st.heartbeat()
+		}
+		if err != nil || st.flush() != nil {
+			return
+		}
+		st.idle.Reset(hb)
+	}
+}
+
+// heartbeat writes a progress event (progress_notify) or a heartbeat
+// comment.
+func (st *watchStream) heartbeat() error {
+	if !st.progress {
+		_, err := io.WriteString(st.w, ": heartbeat\n\n")
+		return err
+	}
+	bp := sseBuffers.Get().(*[]byte)
+	defer putSSEBuffer(bp)
+	buf := append((*bp)[:0], "event: progress\ndata: "...)
+	buf = appendProgress(buf, st.s.header(st.watcher.Progress()))
+	*bp = append(buf, "\n\n"...)
+	_, err := st.w.Write(*bp)
+	return err
+}
+
+// end writes err as the stream's last event.
+func (st *watchStream) end(err error) {
+	st.s.writeSSEError(st.w, err)
+	_ = st.flush()
+}
+
+// close releases what the stream holds.
+func (st *watchStream) close() {
+	if st.idle != nil {
+		st.idle.Stop()
+	}
+	if st.stopAuth != nil {
+		st.stopAuth()
+	}
+	st.watcher.Close()
+	if !st.started.IsZero() {
+		st.s.metrics.watchStreams.Dec()
+		st.s.metrics.watchDuration.Observe(time.Since(st.started).Seconds())
+	}
+}
+
+// writeSSEMessages writes the events of msgs, one message per revision.
+func (s *Server) writeSSEMessages(w io.Writer, c codec, msgs []watch.Message) error {
+	for _, m := range msgs {
+		if err := s.writeSSEMessage(w, c, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeSSEMessage writes the events of one revision. A revision with more
 // events than the per-message limit is split; only its last part carries
 // the id, so that a client resuming from Last-Event-ID never skips the
 // rest of a revision.
-func (s *Server) writeSSEMessage(buf *bytes.Buffer, c codec, m watch.Message) {
+func (s *Server) writeSSEMessage(w io.Writer, c codec, m watch.Message) error {
+	bp := sseBuffers.Get().(*[]byte)
+	defer putSSEBuffer(bp)
 	limit := s.cfg.MaxWatchEvents
 	evs := m.Events
 	for len(evs) > 0 {
 		n := min(len(evs), limit)
-		data, _ := json.Marshal(watchMessageJSON{Header: s.header(m.Revision), Events: c.events(evs[:n])})
-		evs = evs[n:]
-		if len(evs) == 0 {
-			fmt.Fprintf(buf, "id: %d\n", m.Revision)
+		buf := (*bp)[:0]
+		if n == len(evs) {
+			buf = append(buf, "id: "...)
+			buf = strconv.AppendInt(buf, m.Revision, 10)
+			buf = append(buf, '\n')
 		}
-		fmt.Fprintf(buf, "event: events\ndata: %s\n\n", data)
+		buf = append(buf, "event: events\ndata: "...)
+		buf = c.appendWatchMessage(buf, s.header(m.Revision), evs[:n])
+		buf = append(buf, "\n\n"...)
+		*bp = buf
+		evs = evs[n:]
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
 		s.metrics.watchEvents.Add(float64(n))
+	}
+	return nil
+}
+
+// sseBuffers hold the messages of streams while they are put together,
+// for all streams: a stream keeps none while it waits.
+var sseBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// putSSEBuffer returns a buffer to sseBuffers, unless it grew large.
+func putSSEBuffer(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		sseBuffers.Put(bp)
 	}
 }
 
