@@ -37,12 +37,12 @@ L, F = scrape(sys.argv[1]), scrape(sys.argv[2])
 rows = [
     ("leader", "HTTP request (whole put)", hist(L, "cairn_http_request_duration_seconds"), 1000),
     ("leader", "dispatch (its append runs in the background)", hist(L, "cairn_raft_leader_dispatch_duration_seconds"), 1000),
-    ("leader", "its Raft log append and fsync (raft.db)", hist(L, "cairn_disk_raft_log_fsync_duration_seconds"), 1000),
+    ("leader", "its Raft log append and fdatasync (wal/)", hist(L, "cairn_disk_raft_log_fsync_duration_seconds"), 1000),
     ("leader", "commit, from dispatch (commitTime)", hist(L, "cairn_raft_commit_duration_seconds"), 1000),
     ("leader", "AppendEntries round trip to a follower", hist(L, "cairn_raft_replication_append_entries_duration_seconds"), 1000),
     ("follower", "AppendEntries handled (with its log append)", hist(F, "cairn_raft_follower_append_entries_duration_seconds"), 1000),
     ("follower", "log append (storeLogs)", hist(F, "cairn_raft_follower_log_store_duration_seconds"), 1000),
-    ("follower", "Raft log append and fsync (raft.db)", hist(F, "cairn_disk_raft_log_fsync_duration_seconds"), 1000),
+    ("follower", "Raft log append and fdatasync (wal/)", hist(F, "cairn_disk_raft_log_fsync_duration_seconds"), 1000),
     ("leader", "state machine apply, per batch", hist(L, "cairn_apply_batch_duration_seconds"), 1000),
 ]
 for who, what, (n, mean, *p), scale in rows:

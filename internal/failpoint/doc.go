@@ -34,8 +34,9 @@
 //
 // # Disk stall
 //
-// DiskStall is called before every durable write: the Raft log appends,
-// deletions and stable-store writes of raft.db (internal/adapters/raft)
+// DiskStall is called before every durable write: the Raft log's appends
+// and deletions (wal/) and the stable-store writes of raft.db
+// (internal/adapters/raft)
 // and the commit of every MVCC batch to state.db (internal/adapters/bolt).
 // While disk-stall is armed, each such write waits for the delay before it
 // goes on, as a write to a disk that hangs would. Snapshots are not
@@ -75,7 +76,7 @@ const EnvAddr = "CAIRN_FAILPOINT_ADDR"
 
 // The durable-write sites that DiskStall counts.
 const (
-	SiteRaftLog    = "raft-log"    // raft.db: log appends and deletions
+	SiteRaftLog    = "raft-log"    // wal/: log appends and deletions
 	SiteRaftStable = "raft-stable" // raft.db: the term and the vote
 	SiteState      = "state"       // state.db: the commit of an MVCC batch
 )
