@@ -213,6 +213,9 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		return nil, fmt.Errorf("raft: %w", err)
 	}
 	n.stores = st
+	if st.moved > 0 {
+		n.log.Info().Uint64("entries", st.moved).Msg("moved the Raft log from raft.db to wal/")
+	}
 	hlog := newHCLog(n.log)
 	// One snapshot is kept: it is a whole copy of the store, and the
 	// previous one is only removed once the new one is complete on disk.

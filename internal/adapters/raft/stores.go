@@ -22,6 +22,8 @@ import (
 type stores struct {
 	log    *walLog
 	stable *stableStore
+	// moved is how many entries this open moved out of raft.db.
+	moved uint64
 }
 
 func openStores(dir string) (*stores, error) {
@@ -35,7 +37,7 @@ func openStores(dir string) (*stores, error) {
 		return nil, fmt.Errorf("open the log: %w", err)
 	}
 	s := &stores{log: log, stable: stable}
-	if err := migrateLog(stable, log); err != nil {
+	if s.moved, err = migrateLog(stable, log); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -51,41 +53,42 @@ func (s *stores) Close() error {
 // by an earlier version) into the WAL, then deletes them from raft.db. A
 // crash midway leaves them in both: the next start copies what the WAL
 // lacks and deletes them again.
-func migrateLog(from hraft.LogStore, to hraft.LogStore) error {
+func migrateLog(from hraft.LogStore, to hraft.LogStore) (moved uint64, err error) {
 	first, err := from.FirstIndex()
 	if err != nil {
-		return fmt.Errorf("read raft.db's log: %w", err)
+		return 0, fmt.Errorf("read raft.db's log: %w", err)
 	}
 	last, err := from.LastIndex()
 	if err != nil || last == 0 {
-		return err
+		return 0, err
 	}
 	have, err := to.LastIndex()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if have != 0 && have+1 < first {
-		return fmt.Errorf("raft.db's log starts at entry %d, after the WAL's last entry %d", first, have)
+		return 0, fmt.Errorf("raft.db's log starts at entry %d, after the WAL's last entry %d", first, have)
 	}
 	const batch = 256
 	var logs []*hraft.Log
 	for i := max(first, have+1); i <= last; i++ {
 		e := new(hraft.Log)
 		if err := from.GetLog(i, e); err != nil {
-			return fmt.Errorf("read entry %d of raft.db's log: %w", i, err)
+			return moved, fmt.Errorf("read entry %d of raft.db's log: %w", i, err)
 		}
 		logs = append(logs, e)
 		if len(logs) == batch || i == last {
 			if err := to.StoreLogs(logs); err != nil {
-				return fmt.Errorf("move raft.db's log: %w", err)
+				return moved, fmt.Errorf("move raft.db's log: %w", err)
 			}
+			moved += uint64(len(logs))
 			logs = logs[:0]
 		}
 	}
 	if err := from.DeleteRange(first, last); err != nil {
-		return fmt.Errorf("delete raft.db's log: %w", err)
+		return moved, fmt.Errorf("delete raft.db's log: %w", err)
 	}
-	return nil
+	return moved, nil
 }
 
 // stableStoreOptions are raft.db's options. As the MVCC store does: no

@@ -46,6 +46,9 @@ func TestStores_MoveTheLogOutOfRaftDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if st.moved != 600-300 {
+		t.Fatalf("moved %d entries, want the 300 the WAL lacked", st.moved)
+	}
 	if term, err := st.stable.GetUint64([]byte("CurrentTerm")); err != nil || term != 2 {
 		t.Fatalf("term after the move: %d, %v", term, err)
 	}
