@@ -235,6 +235,7 @@ func New(cfg Config, b ports.Backend) (*Node, error) {
 		return nil, err
 	}
 	n.stream = stream
+	stream.setClusterID(n.knownClusterID)
 	n.trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 4,
@@ -446,12 +447,23 @@ func (n *Node) Leader() string {
 
 // Header returns the cluster ID, this member's ID and the current term.
 func (n *Node) Header() domain.Header {
+	return domain.Header{ClusterID: n.knownClusterID(), MemberID: n.memberID, RaftTerm: n.raft.CurrentTerm()}
+}
+
+// knownClusterID returns the cluster ID: the one the store recorded, or,
+// before it recorded one, the one a member bootstrapping a new cluster
+// derives from the initial cluster (which its first leader records), and
+// 0 for a member that joins before it applied that entry.
+func (n *Node) knownClusterID() uint64 {
 	cid := n.clusterID.Load()
 	if cid == 0 {
 		cid = n.backend.ClusterID()
 		n.clusterID.Store(cid)
 	}
-	return domain.Header{ClusterID: cid, MemberID: n.memberID, RaftTerm: n.raft.CurrentTerm()}
+	if cid == 0 && n.cfg.Bootstrap {
+		cid = ClusterID(n.cfg.InitialCluster)
+	}
+	return cid
 }
 
 // Revision returns the store revision this member has applied.

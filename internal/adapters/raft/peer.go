@@ -3,11 +3,14 @@ package raft
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,8 +22,13 @@ import (
 // connection starts with one byte that says which, the way Consul
 // multiplexes its server port:
 //
-//	peer ──TCP──► [0xC1][hashicorp/raft RPCs ...]          → the Raft transport (Accept)
-//	peer ──TCP──► [0xC2][HTTP/1.1 requests, keep-alive ...] → the members' HTTP server
+//	peer ──TCP──► [0xC3][cluster ID][hashicorp/raft RPCs ...] → the Raft transport (Accept)
+//	peer ──TCP──► [0xC2][HTTP/1.1 requests, keep-alive ...]   → the members' HTTP server
+//
+// A Raft connection from a member of another cluster is refused
+// (sameCluster). 0xC1, Raft without the cluster ID, is what members of
+// earlier versions send; it is still taken, so that a cluster can be
+// upgraded one member at a time.
 //
 // The values are outside hashicorp/raft's RPC types (0-4), so a member
 // that sends raw Raft RPCs without the byte is refused, not misread;
@@ -28,12 +36,15 @@ import (
 // refused; and not 0x16, the first byte of a TLS handshake, so that a
 // member without peer TLS can tell a member with it (peertls.go). With
 // peer TLS the byte comes first inside the TLS stream. A connection whose
-// TLS handshake and first byte do not come within peerHandshakeTimeout,
-// or whose byte is neither, is closed.
+// TLS handshake, first byte (and cluster ID) do not come within
+// peerHandshakeTimeout, or whose byte is none of these, is closed.
 const (
-	peerProtoRaft byte = 0xC1
-	peerProtoHTTP byte = 0xC2
-	peerProtoTLS  byte = 0x16 // not a protocol: a member with peer TLS dialling one without
+	peerProtoRaft byte = 0xC1 // Raft, from a member of an earlier version: no cluster ID follows
+	// peerProtoRaftCluster is Raft, the dialler's cluster ID (8 bytes,
+	// big-endian; 0 if it does not know it yet) right after the byte.
+	peerProtoRaftCluster byte = 0xC3
+	peerProtoHTTP        byte = 0xC2
+	peerProtoTLS         byte = 0x16 // not a protocol: a member with peer TLS dialling one without
 )
 
 // peerHandshakeTimeout bounds the TLS handshake (with peer TLS), the wait
@@ -93,6 +104,9 @@ type peerMux struct {
 	refused zerolog.Logger // sampled: a port scan must not flood the log
 	raft    chan net.Conn
 	http    chan net.Conn
+	// clusterID returns this member's cluster ID, 0 while it does not
+	// know it (a member that never applied an entry); nil until set.
+	clusterID atomic.Pointer[func() uint64]
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -167,10 +181,15 @@ func (m *peerMux) handshake(c net.Conn) {
 		c.Close()
 		return
 	}
-	_ = c.SetDeadline(time.Time{})
 	var to chan net.Conn
 	switch b[0] {
 	case peerProtoRaft:
+		to = m.raft
+	case peerProtoRaftCluster:
+		if !m.sameCluster(c) {
+			c.Close()
+			return
+		}
 		to = m.raft
 	case peerProtoHTTP:
 		to = m.http
@@ -181,12 +200,14 @@ func (m *peerMux) handshake(c net.Conn) {
 		c.Close()
 		return
 	default:
+		_ = c.SetDeadline(time.Time{})
 		m.refused.Warn().Str("from", c.RemoteAddr().String()).Hex("first_byte", b[:]).
 			Msg("peer port: not a member's connection (unknown protocol byte); closed it. " +
 				"Clients use the client URLs; the peer port is for the members of the cluster")
 		c.Close()
 		return
 	}
+	_ = c.SetDeadline(time.Time{})
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
@@ -196,6 +217,34 @@ func (m *peerMux) handshake(c net.Conn) {
 	case <-m.closed:
 		c.Close()
 	}
+}
+
+// sameCluster reads the cluster ID a Raft connection starts with and
+// reports whether it may be this member's cluster: the two IDs are equal,
+// or one side does not know its own yet (a new member, before it applied
+// its first entries). A leader of another cluster (a peer URL that names
+// a member of the wrong cluster) would otherwise be taken for this one's:
+// hashicorp/raft follows any leader of a higher term and cuts its log to
+// match, erasing entries this cluster had committed.
+func (m *peerMux) sameCluster(c net.Conn) bool {
+	var b [8]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		m.log.Debug().Err(err).Str("from", c.RemoteAddr().String()).Msg("peer port: no cluster ID; connection closed")
+		return false
+	}
+	theirs := binary.BigEndian.Uint64(b[:])
+	var ours uint64
+	if f := m.clusterID.Load(); f != nil {
+		ours = (*f)()
+	}
+	if theirs == 0 || ours == 0 || theirs == ours {
+		return true
+	}
+	m.refused.Warn().Str("from", c.RemoteAddr().String()).
+		Str("their_cluster_id", strconv.FormatUint(theirs, 16)).Str("cluster_id", strconv.FormatUint(ours, 16)).
+		Msg("peer port: a Raft connection from a member of another cluster; closed it. " +
+			"Check the peer URLs in --initial-cluster and the members' lists: one names a member of another cluster")
+	return false
 }
 
 // acceptRaft returns the next Raft connection.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	hraft "github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
 	"github.com/cairnkv/cairn/internal/domain"
@@ -200,5 +201,80 @@ func TestStreamLayer_HTTPLeavesFromTheAdvertisedIP(t *testing.T) {
 	defer a.Close()
 	if ip := a.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Fatalf("the member's HTTP comes from %s, want its advertised 127.0.0.2", ip)
+	}
+}
+
+// TestStreamLayer_RefusesAnotherClustersRaft: a Raft connection carries
+// the dialler's cluster ID, and a member refuses one from another cluster
+// (a peer URL that names a member of the wrong cluster), whose leader it
+// would otherwise follow and whose log would replace its own. A member
+// that does not know its cluster yet, on either side, is taken, and so is
+// a member of an earlier version (no cluster ID).
+func TestStreamLayer_RefusesAnotherClustersRaft(t *testing.T) {
+	t.Parallel()
+	layer := func(id uint64) *tcpStreamLayer {
+		addr := freeAddr(t)
+		s, err := newTCPStreamLayer(addr, addr, nil, zerolog.New(zerolog.NewTestWriter(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		s.setClusterID(func() uint64 { return id })
+		return s
+	}
+	accepted := func(s *tcpStreamLayer, from *tcpStreamLayer, within time.Duration) bool {
+		t.Helper()
+		c, err := from.Dial(hraft.ServerAddress(s.Addr().String()), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		got := make(chan net.Conn, 1)
+		go func() {
+			if a, err := s.Accept(); err == nil {
+				got <- a
+			}
+		}()
+		select {
+		case a := <-got:
+			a.Close()
+			return true
+		case <-time.After(within):
+			// Refused: the dialler's connection is closed by the member.
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Read(make([]byte, 1)); err == nil {
+				t.Fatal("a refused connection was not closed")
+			}
+			return false
+		}
+	}
+
+	ours := layer(0xA)
+	if !accepted(ours, layer(0xA), 5*time.Second) {
+		t.Fatal("a member of the same cluster was refused")
+	}
+	if !accepted(ours, layer(0), 5*time.Second) {
+		t.Fatal("a member that does not know its cluster yet was refused")
+	}
+	if !accepted(layer(0), layer(0xB), 5*time.Second) {
+		t.Fatal("a member that does not know its cluster yet refused one that does")
+	}
+	// A member of an earlier version sends 0xC1 and no cluster ID.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := dialPeer(ctx, &net.Dialer{}, ours.Addr().String(), peerProtoRaft, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if a, err := ours.Accept(); err != nil {
+		t.Fatal(err)
+	} else {
+		a.Close()
+	}
+
+	// Last: the refused case leaves a goroutine waiting in Accept.
+	if accepted(ours, layer(0xB), 500*time.Millisecond) {
+		t.Fatal("a member of another cluster was taken")
 	}
 }

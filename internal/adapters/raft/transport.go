@@ -3,6 +3,7 @@ package raft
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -67,6 +68,11 @@ func newTCPStreamLayer(bind, advertise string, peerTLS *PeerTLS, log zerolog.Log
 	return t, nil
 }
 
+// setClusterID gives the stream layer what tells this member's cluster ID:
+// it sends it on every Raft connection it dials, and refuses the Raft
+// connections of members of another cluster (peerMux.sameCluster).
+func (t *tcpStreamLayer) setClusterID(id func() uint64) { t.mux.clusterID.Store(&id) }
+
 // isLocalIP reports whether ip is an address of this host: one it can bind.
 func isLocalIP(ip net.IP) bool {
 	c, err := net.ListenPacket("udp", net.JoinHostPort(ip.String(), "0"))
@@ -126,10 +132,22 @@ const (
 func (t *tcpStreamLayer) dialOnce(addr string, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := t.dial(ctx, addr, peerProtoRaft)
+	c, err := t.dial(ctx, addr, peerProtoRaftCluster)
 	if err != nil {
 		return nil, err
 	}
+	var id [8]byte
+	if f := t.mux.clusterID.Load(); f != nil {
+		binary.BigEndian.PutUint64(id[:], (*f)())
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetWriteDeadline(dl)
+	}
+	if _, err := c.Write(id[:]); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: err}
+	}
+	_ = c.SetWriteDeadline(time.Time{})
 	t.mu.Lock()
 	since, wasDown := t.down[addr]
 	delete(t.down, addr)
