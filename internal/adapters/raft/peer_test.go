@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,60 @@ func TestStreamLayer_RefusesAnotherClustersRaft(t *testing.T) {
 	// Last: the refused case leaves a goroutine waiting in Accept.
 	if accepted(ours, layer(0xB), 500*time.Millisecond) {
 		t.Fatal("a member of another cluster was taken")
+	}
+}
+
+// TestNode_BootstrappingMemberKnowsItsCluster: a member that bootstraps a
+// new cluster has applied nothing yet (here its peers are not even up), but
+// it already refuses a Raft connection from another cluster and takes one
+// from its own, whose ID it derives from the initial cluster.
+func TestNode_BootstrappingMemberKnowsItsCluster(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	peers := []Peer{
+		{Name: "n1", PeerURL: "http://" + addr},
+		{Name: "n2", PeerURL: "http://" + freeAddr(t)},
+		{Name: "n3", PeerURL: "http://" + freeAddr(t)},
+	}
+	n, err := New(Config{
+		Name: "n1", DataDir: t.TempDir(), BindAddr: addr, AdvertisePeerURL: "http://" + addr,
+		ClientURLs: []string{"http://127.0.0.1:1"}, InitialCluster: peers, Bootstrap: true,
+		HeartbeatInterval: 20 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	}, portstest.NewBackend())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got, want := n.Header().ClusterID, ClusterID(peers); got != want || want == 0 {
+		t.Fatalf("cluster ID before anything is applied: %x, want %x", got, want)
+	}
+
+	dialFrom := func(id uint64) net.Conn {
+		other := freeAddr(t)
+		s, err := newTCPStreamLayer(other, other, nil, zerolog.New(zerolog.NewTestWriter(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		s.setClusterID(func() uint64 { return id })
+		c, err := s.Dial(hraft.ServerAddress(addr), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// The member's own Raft reads what its cluster's members send; another
+	// cluster's connection is closed at once.
+	c := dialFrom(ClusterID(peers) + 1)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection from another cluster was not closed: %v", err)
+	}
+	c = dialFrom(ClusterID(peers))
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection from the member's own cluster was closed: %v", err)
 	}
 }

@@ -219,14 +219,14 @@ func (l *Log) StoreLogs(logs []*hraft.Log) error {
 	}
 	l.last = logs[len(logs)-1].Index
 	l.mu.Unlock()
-	if cap(l.buf) > 4*maxBatchBuffer {
+	if cap(l.buf) > maxKeptBuffer {
 		l.buf = nil // one huge batch does not pin its buffer
 	}
 	return nil
 }
 
-// maxBatchBuffer is the encode buffer kept between appends.
-const maxBatchBuffer = 1 << 20
+// maxKeptBuffer is the largest encode buffer kept between appends.
+const maxKeptBuffer = 4 << 20
 
 // fail makes err stick: after a failed write or fdatasync the file's state
 // on disk is unknown, and later appends must not build on it.
@@ -450,6 +450,7 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	l.closeFiles()
 	l.segs = nil
+	l.first, l.last = 0, 0 // a read after Close finds nothing, not a closed file
 	l.failed = errors.New("wal: closed")
 	return nil
 }

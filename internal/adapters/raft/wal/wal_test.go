@@ -122,6 +122,19 @@ func TestLog_AppendReadReopen(t *testing.T) {
 	check(t, l, 1, 210, func(i uint64) uint64 { return 1 + i/201 })
 }
 
+func TestLog_ReadAfterClose(t *testing.T) {
+	l := open(t, t.TempDir(), 0)
+	store(t, l, entries(1, 3, 1))
+	l.Close()
+	var e hraft.Log
+	if err := l.GetLog(2, &e); !errors.Is(err, hraft.ErrLogNotFound) {
+		t.Fatalf("GetLog after Close: %v, want ErrLogNotFound", err)
+	}
+	if err := l.StoreLogs(entries(4, 4, 1)); err == nil {
+		t.Fatal("an append after Close was taken")
+	}
+}
+
 func TestLog_RefusesGaps(t *testing.T) {
 	l := open(t, t.TempDir(), 0)
 	store(t, l, entries(5, 9, 1)) // an empty log starts anywhere
